@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libpercpu: the Linux kernel's per-CPU memory system for userspace.
+ *
+ * Every possible CPU owns one *unit* of every chunk; all units sit at the
+ * same offsets, so a *per-CPU pointer* plus percpu_cpu_offset[cpu] names
+ * CPU cpu's copy, exactly as ptr + __per_cpu_offset[cpu] does in the kernel.
+ *
+ * A per-CPU pointer is opaque: it never points at usable memory.  Dynamic
+ * per-CPU pointers live in a non-canonical address range (a direct
+ * dereference faults instead of silently touching one CPU's copy); a static
+ * per-CPU variable's address is its initial image in the module that
+ * defines it and is translated to the same range by its module's delta.
+ *
+ * This header: setup, static per-CPU variables, pointer translation,
+ * dynamic allocation.  this_cpu operations are in <percpu/ops.h>, the
+ * kernel's names in <percpu/linux.h>.
+ */
+#ifndef PERCPU_PERCPU_H
+#define PERCPU_PERCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <percpu/config.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with hidden visibility; its API is exported. */
+#pragma GCC visibility push(default)
+
+/* ---- annotations ------------------------------------------------------ */
+
+/*
+ * __percpu marks per-CPU pointers.  Under sparse (__CHECKER__) it is the
+ * kernel's noderef address space, so a direct dereference is reported;
+ * for compilers it is empty.
+ */
+#ifndef __percpu
+# ifdef __CHECKER__
+#  define __percpu __attribute__((noderef, address_space(__percpu)))
+#  define __percpu_force __attribute__((force))
+# else
+#  define __percpu
+#  define __percpu_force
+# endif
+#endif
+
+#define PERCPU_CACHELINE_SIZE 64
+#define PERCPU_PAGE_SIZE 4096
+
+/* ---- configuration and setup ------------------------------------------ */
+
+enum percpu_index_mode {
+	PERCPU_INDEX_CPU = 0,	/* index units by CPU id (kernel semantics) */
+	PERCPU_INDEX_MM_CID = 1,	/* by the per-process concurrency id (Linux 6.3+) */
+};
+
+enum percpu_fastpath {
+	PERCPU_FASTPATH_AUTO = 0,	/* rseq where registered, atomics otherwise */
+	PERCPU_FASTPATH_ATOMIC = 1,	/* always atomics on the current CPU's slot */
+};
+
+/* Sizes left at PERCPU_SIZE_DEFAULT take the defaults below. */
+#define PERCPU_SIZE_DEFAULT ((size_t)-1)
+#define PERCPU_DEFAULT_RESERVE (64 * 1024)	/* modules' static vars (kernel: 8 KiB) */
+#define PERCPU_DYNAMIC_RESERVE (28 * 1024)	/* as the kernel on 64-bit */
+#define PERCPU_DYNAMIC_EARLY_SIZE (20 * 1024)
+#define PERCPU_MIN_UNIT_SIZE (32 * 1024)
+
+struct percpu_config {
+	const char *cpus;	/* possible CPUs: "N" or a cpulist; NULL: real */
+	const char *nodes;	/* one cpulist per node, ',' or ';' separated; NULL: real */
+	size_t reserved_size;	/* PERCPU_SIZE_DEFAULT: PERCPU_DEFAULT_RESERVE */
+	size_t dynamic_size;	/* requested dynamic reserve; default PERCPU_DYNAMIC_RESERVE */
+	size_t atom_size;	/* allocation granule; default page size */
+	enum percpu_index_mode index_mode;
+	enum percpu_fastpath fastpath;
+};
+
+/* Fills cfg with the defaults (real topology, default sizes). */
+void percpu_config_default(struct percpu_config *cfg);
+
+/*
+ * setup_per_cpu_areas(): build the first chunk.  Runs by itself before
+ * main (from the main program's constructor) or at first use; an earlier
+ * explicit call chooses the configuration.  A repeated call with the same
+ * configuration returns 0; with a different one, -1 and errno = EBUSY.
+ * cfg == NULL means defaults plus the PERCPU_* environment overrides.
+ * Failure: -1, errno set and a one-line message on stderr.
+ */
+int percpu_setup(const struct percpu_config *cfg);
+int percpu_is_setup(void);
+
+/* ---- topology --------------------------------------------------------- */
+
+extern unsigned int percpu_nr_cpu_ids;		/* highest possible CPU id + 1 */
+extern unsigned int percpu_nr_possible;		/* number of possible CPUs */
+int percpu_cpu_possible(unsigned int cpu);
+/* The two counts above, setting up first if needed. */
+unsigned int percpu_num_possible_cpus(void);
+unsigned int percpu_get_nr_cpu_ids(void);
+int percpu_cpu_to_node(unsigned int cpu);
+unsigned int percpu_nr_nodes(void);
+/* Next possible CPU id after cpu (start with -1); >= percpu_nr_cpu_ids at the end. */
+unsigned int percpu_next_possible(int cpu);
+#define percpu_for_each_possible_cpu(cpu) \
+	for ((cpu) = percpu_next_possible(-1); (cpu) < percpu_nr_cpu_ids; \
+	     (cpu) = percpu_next_possible(cpu))
+
+/* ---- the offsets table -------------------------------------------------- */
+
+/*
+ * percpu_cpu_offset[cpu]: added to a (translated) per-CPU pointer, gives
+ * CPU cpu's copy.  Indexed by CPU id, percpu_nr_cpu_ids entries.
+ */
+extern intptr_t *percpu_cpu_offset;
+
+/*
+ * The state every fast path reads, in one cache line.  index_offset is
+ * indexed by the fast path's index (CPU id, or mm_cid in that mode); the
+ * rseq fast path may be used only when index < nr_index, so nr_index = 0
+ * sends every operation to the atomic fallback.
+ */
+struct percpu_hot {
+	const intptr_t *index_offset;
+	uint32_t nr_index;
+	uint32_t nr_atomic_index;	/* entries valid for the fallback */
+	long rseq_index_tp_off;	/* thread pointer -> rseq cpu_id or mm_cid */
+	long rseq_cs_tp_off;	/* thread pointer -> rseq_cs */
+	int ready;			/* setup done */
+	int mode;			/* enum percpu_mode (see percpu_mode_name) */
+};
+extern struct percpu_hot percpu_hot;
+
+/* ---- per-CPU pointer translation ---------------------------------------- */
+
+#if PERCPU_SMP
+/*
+ * Dynamic per-CPU pointers are PERCPU_PTR_BASE + offset into the address
+ * space of all chunks.  The base is non-canonical on x86-64 (4-level) and
+ * above the 48-bit user range on aarch64, so dereferencing one faults.
+ */
+#define PERCPU_PTR_BASE ((uintptr_t)0x00c0000000000000ull)
+#define PERCPU_PTR_SPAN ((uintptr_t)1 << 48)
+
+/*
+ * Each module (the executable, each shared library) has its own per-CPU
+ * section; the linker gives every module its own hidden start/stop
+ * symbols, and its registration records the module's delta into the
+ * per-CPU pointer range.
+ */
+extern char __start_percpu_data[] __attribute__((weak, visibility("hidden")));
+extern char __stop_percpu_data[] __attribute__((weak, visibility("hidden")));
+extern intptr_t percpu__module_delta __attribute__((weak, visibility("hidden")));
+
+struct percpu_module {
+	char *start, *stop;	/* the section: initial image */
+	intptr_t *delta;	/* the module's hidden delta */
+	void *cookie;		/* identifies the module (its own address) */
+};
+int percpu__module_register(const struct percpu_module *m);
+void percpu__module_unregister(const struct percpu_module *m);
+uintptr_t percpu__static_lookup(uintptr_t addr);
+
+/*
+ * Every module that includes this header registers its section from a
+ * constructor (weak and hidden: one copy per module; it runs once per
+ * translation unit, so registration is idempotent).  Priority 101 runs it
+ * before the module's other constructors, so its statics resolve from the
+ * start; a user constructor with priority > 101 may call percpu_setup().
+ */
+__attribute__((weak, visibility("hidden"), constructor(101))) void percpu__module_ctor(void);
+__attribute__((weak, visibility("hidden"), destructor(101))) void percpu__module_dtor(void);
+__attribute__((weak, visibility("hidden"))) intptr_t percpu__module_delta;
+__attribute__((weak, visibility("hidden"))) void percpu__module_ctor(void)
+{
+	struct percpu_module m = { __start_percpu_data, __stop_percpu_data,
+				   &percpu__module_delta, (void *)&percpu__module_delta };
+	percpu__module_register(&m);
+}
+__attribute__((weak, visibility("hidden"))) void percpu__module_dtor(void)
+{
+	struct percpu_module m = { __start_percpu_data, __stop_percpu_data,
+				   &percpu__module_delta, (void *)&percpu__module_delta };
+	percpu__module_unregister(&m);
+}
+
+/*
+ * A per-CPU pointer as an address in the per-CPU range.  Dynamic pointers
+ * are there already; this module's static variables move by its delta;
+ * another module's statics (DECLARE_PER_CPU of an exported variable) take
+ * the out-of-line lookup.
+ */
+static inline __attribute__((always_inline)) uintptr_t percpu__addr(const volatile void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	if (__builtin_expect(a - PERCPU_PTR_BASE >= PERCPU_PTR_SPAN, 0)) {
+		if (a - (uintptr_t)__start_percpu_data <
+		    (uintptr_t)(__stop_percpu_data - __start_percpu_data))
+			a += percpu__module_delta;
+		else
+			a = percpu__static_lookup(a);
+	}
+	return a;
+}
+#else /* UP: per-CPU pointers are plain pointers */
+static inline __attribute__((always_inline)) uintptr_t percpu__addr(const volatile void *p)
+{
+	return (uintptr_t)p;
+}
+#endif
+
+/*
+ * setup_per_cpu_areas() before main: the main program's constructors end
+ * by setting up (defaults and PERCPU_* environment) unless something did
+ * so already.  In a shared library this only registers nothing.
+ */
+void percpu__auto_setup(const void *cookie);
+__attribute__((weak, visibility("hidden"), constructor)) void percpu__auto_setup_ctor(void);
+__attribute__((weak, visibility("hidden"))) void percpu__auto_setup_ctor(void)
+{
+	percpu__auto_setup((const void *)&percpu__auto_setup_ctor);
+}
+
+/* CPU cpu's copy of *p.  cpu must be possible. */
+#define percpu_ptr(p, cpu) \
+	((__typeof__(*(p)) *)(percpu__addr(p) + percpu_cpu_offset[(cpu)]))
+
+/* ---- static per-CPU variables ------------------------------------------ */
+
+/*
+ * PERCPU_DEFINE(type, name) defines a static per-CPU variable; its initial
+ * value becomes every CPU's.  The symbol is percpu__<name>, so using the
+ * name without an accessor does not compile; PERCPU_VAR(name) is its
+ * per-CPU pointer:  *percpu_ptr(PERCPU_VAR(hits), cpu) += 1.
+ */
+#if PERCPU_SMP
+# define PERCPU__SECTION __attribute__((section("percpu_data")))
+#else
+# define PERCPU__SECTION
+#endif
+#define PERCPU__ATTRS(extra) PERCPU__SECTION extra
+#define PERCPU__CACHE_ALIGNED __attribute__((aligned(PERCPU_CACHELINE_SIZE)))
+#define PERCPU__PAGE_ALIGNED __attribute__((aligned(PERCPU_PAGE_SIZE)))
+
+#define PERCPU_DEFINE(type, name) \
+	PERCPU__ATTRS() __typeof__(type) __percpu percpu__##name
+#define PERCPU_DECLARE(type, name) \
+	extern PERCPU__ATTRS() __typeof__(type) __percpu percpu__##name
+#define PERCPU_DEFINE_SHARED_ALIGNED(type, name) \
+	PERCPU__ATTRS(PERCPU__CACHE_ALIGNED) __typeof__(type) __percpu percpu__##name
+#define PERCPU_DECLARE_SHARED_ALIGNED(type, name) \
+	extern PERCPU__ATTRS(PERCPU__CACHE_ALIGNED) __typeof__(type) __percpu percpu__##name
+#define PERCPU_DEFINE_ALIGNED(type, name) PERCPU_DEFINE_SHARED_ALIGNED(type, name)
+#define PERCPU_DECLARE_ALIGNED(type, name) PERCPU_DECLARE_SHARED_ALIGNED(type, name)
+#define PERCPU_DEFINE_PAGE_ALIGNED(type, name) \
+	PERCPU__ATTRS(PERCPU__PAGE_ALIGNED) __typeof__(type) __percpu percpu__##name
+#define PERCPU_DECLARE_PAGE_ALIGNED(type, name) \
+	extern PERCPU__ATTRS(PERCPU__PAGE_ALIGNED) __typeof__(type) __percpu percpu__##name
+#define PERCPU_DEFINE_READ_MOSTLY(type, name) PERCPU_DEFINE(type, name)
+#define PERCPU_DECLARE_READ_MOSTLY(type, name) PERCPU_DECLARE(type, name)
+
+#define PERCPU_VAR(name) (&percpu__##name)
+
+/* ---- dynamic allocation ------------------------------------------------- */
+
+/*
+ * percpu_alloc(): size bytes aligned to align for every possible CPU,
+ * zeroed.  NULL with errno EINVAL (illegal size/align) or ENOMEM.
+ * percpu_alloc_nowait(): the kernel's atomic allocation: only space in
+ * existing chunks, never waits for a chunk to be created or released.
+ * percpu_alloc_reserved(): from the reserved region (modules' statics).
+ * percpu_free(NULL) is a no-op; an invalid free aborts.
+ */
+void __percpu *percpu_alloc(size_t size, size_t align);
+void __percpu *percpu_alloc_nowait(size_t size, size_t align);
+void __percpu *percpu_alloc_reserved(size_t size, size_t align);
+void percpu_free(void __percpu *p);
+/* Flags of percpu_alloc_flags(). */
+#define PERCPU_ALLOC_F_NOWAIT 1u	/* as percpu_alloc_nowait() */
+#define PERCPU_ALLOC_F_NOWARN 4u	/* no message when the allocation fails */
+void __percpu *percpu_alloc_flags(size_t size, size_t align, unsigned int flags);
+/* The largest size percpu_alloc() accepts (one unit). */
+size_t percpu_max_alloc_size(void);
+
+#define PERCPU_ALLOC(type) \
+	((__typeof__(type) __percpu *)percpu_alloc(sizeof(type), _Alignof(__typeof__(type))))
+
+/* Release free pages now (the kernel's balance work). */
+void percpu_balance(void);
+
+/* ---- statistics (the kernel's debugfs percpu_stats) -------------------- */
+
+struct percpu_chunk_stats {
+	int reserved;		/* the reserved chunk */
+	unsigned long nr_alloc;
+	size_t max_alloc_size;
+	int empty_pop_pages;
+	int first_bit;
+	size_t free_bytes;
+	size_t contig_bytes;
+	size_t sum_frag;
+	size_t max_frag;
+};
+
+struct percpu_stats {
+	size_t unit_size, static_size, reserved_size, dyn_size, atom_size, alloc_size;
+	unsigned long nr_alloc, nr_dealloc, nr_cur_alloc, nr_max_alloc;
+	unsigned int nr_chunks, nr_max_chunks;
+	size_t min_alloc_size, max_alloc_size;
+	int empty_pop_pages;
+	size_t resident_bytes;	/* pages resident in all chunks, all units */
+	size_t max_alloc_limit;	/* largest allocation accepted */
+	unsigned int nr_chunk_stats;	/* entries filled in chunks[] */
+	struct percpu_chunk_stats *chunks;	/* caller's array, may be NULL */
+	unsigned int max_chunk_stats;	/* its capacity */
+};
+int percpu_stats(struct percpu_stats *st);
+void percpu_stats_print(FILE *f, const struct percpu_stats *st);
+
+/* ---- the running state ----------------------------------------------- */
+
+/* "rseq", "atomic" (fallback) or "up"; and the index mode in use. */
+const char *percpu_mode_name(void);
+enum percpu_index_mode percpu_index_mode(void);
+int percpu_rseq_registered(void);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PERCPU_PERCPU_H */

@@ -1,0 +1,1002 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dynamic per-CPU allocator: alloc_percpu()/free_percpu().
+ *
+ * The kernel's structure, written fresh.  Chunks live in one reservation
+ * (src/setup.c), each chunk one unit per possible CPU; chunk.c keeps each
+ * chunk's bitmaps and hints.  Chunks sit in lists ("slots") by the size of
+ * their largest free run; an allocation scans from the slot of its size
+ * upward, then the sidelined chunks (those with released pages), then the
+ * fully free chunk, and creates a chunk when a blocking allocation finds
+ * no room.  Two locks, as in the kernel: pcpu_lock (short) protects every
+ * bitmap, list and counter; pcpu_alloc_mutex serializes chunk creation,
+ * destruction and page release, so a blocking allocation that takes a
+ * page being released waits, and a non-blocking one never does (it uses
+ * only populated pages and never creates a chunk).
+ *
+ * In front of the bitmaps sits a per-CPU cache of free objects per size
+ * class (4..1024 bytes), itself per-CPU memory whose stacks are pushed
+ * and popped with rseq critical sections: an alloc+free pair takes no
+ * lock and no atomic read-modify-write but one byte exchange that makes
+ * every double free visible.  Cached objects stay allocated in the
+ * bitmaps, which remain the source of truth.
+ *
+ * Every allocation starts as zero on every possible CPU.  A "dirty" bit
+ * per 4-byte granule says the granule was handed out since its page was
+ * last released, so some unit may hold data there; an area with a dirty
+ * granule is zeroed on every CPU, writing only where a copy is non-zero,
+ * so a CPU that never wrote an area never gains its page.  Released pages
+ * (MADV_DONTNEED) read as zero again and lose their bits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "internal.h"
+#include "pcpu_stack.h"
+#include <percpu/ops.h>
+
+/* ---- the kernel's constants ---- */
+#define PCPU_SLOT_BASE_SHIFT 5
+#define PCPU_SLOT_FAIL_THRESHOLD 3
+#define PCPU_EMPTY_POP_PAGES_LOW 2
+#define PCPU_EMPTY_POP_PAGES_HIGH 4
+/* Empty populated pages that make a free run the balance work (not a kernel constant). */
+#define PCPU_BALANCE_TRIGGER 256
+
+/* ---- the object cache ---- */
+#define PCPU_NR_CLASSES 9		/* 4, 8, ... 1024 bytes */
+#define PCPU_MAX_CLASS_SIZE (4u << (PCPU_NR_CLASSES - 1))
+#define PCPU_CACHE_CAP 32		/* objects per class per CPU */
+#define PCPU_CACHE_BATCH (PCPU_CACHE_CAP / 2)
+#define PCPU_STACK_BYTES (sizeof(struct pcpu_stack) + PCPU_CACHE_CAP * sizeof(uintptr_t))
+
+/* live[] states, one byte per 4-byte granule */
+#define LIVE_NONE 0			/* not the start of a live allocation */
+#define LIVE_PLAIN 0xff			/* live, from the bitmaps */
+/* 1..PCPU_NR_CLASSES: live object of class (state - 1) */
+
+struct pcpu_chunk {
+	struct pcpu_chunk_map map;
+	struct pcpu_chunk *prev, *next;	/* its list */
+	int list;			/* index of its list, -1: none */
+	unsigned int idx;		/* position in the reservation */
+	bool mapped;
+	bool immutable;			/* the first chunk: never released */
+	bool reserved;			/* the reserved chunk */
+	void *map_mem;			/* the chunk map's memory */
+	uint8_t *live;			/* map.nr_bits entries */
+	unsigned long *dirty;		/* map.nr_bits bits: handed out since released */
+};
+
+/*
+ * Lists: [0, nr_slots) by largest free run; then the fully free chunks,
+ * the chunks waiting for page release and the sidelined chunks.
+ */
+struct pcpu_lists {
+	int nr_slots, free_list, to_depopulate, sidelined, nr_lists;
+	struct pcpu_chunk **head;
+};
+
+static pthread_mutex_t pcpu_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pcpu_alloc_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static struct pcpu_lists lists;
+static struct pcpu_chunk **chunks;	/* by idx; never freed, reused */
+static struct pcpu_chunk *reserved_chunk;
+static size_t reserved_end;		/* unit offset where chunk 0's dynamic part starts */
+static unsigned int nr_chunks, nr_max_chunks;
+static unsigned int chunks_hi;		/* highest chunk index ever used + 1 */
+static int global_empty_pop_pages;
+static uintptr_t cache_ptr;		/* per-CPU pointer of the caches, 0: none */
+
+/* Statistics (under pcpu_lock unless noted). */
+struct pcpu_counts {
+	unsigned long nr_alloc, nr_dealloc;
+};
+static uintptr_t counts_ptr;		/* per-CPU struct pcpu_counts */
+static unsigned long nr_map_live, nr_max_alloc;
+static size_t min_alloc_size = SIZE_MAX, max_alloc_size;
+
+/* ------------------------------------------------------------------------ */
+
+static int fls_size(size_t x)
+{
+	return x ? (int)(sizeof(long) * 8) - __builtin_clzl(x) : 0;
+}
+
+static int size_to_slot(size_t size)
+{
+	return pcpu_max(fls_size(size) - PCPU_SLOT_BASE_SHIFT + 2, 1);
+}
+
+static size_t chunk_capacity(const struct pcpu_chunk *c)
+{
+	return (size_t)c->map.nr_bits * PCPU_MIN_ALLOC_SIZE -
+	       (size_t)c->map.start_offset - (size_t)c->map.end_offset;
+}
+
+static int chunk_slot(struct pcpu_chunk *c)
+{
+	int contig = pcpu_chunk_map_contig_bits(&c->map);
+
+	if (c->map.free_bytes < PCPU_MIN_ALLOC_SIZE || !contig)
+		return 0;
+	return pcpu_min(size_to_slot((size_t)contig * PCPU_MIN_ALLOC_SIZE), lists.nr_slots - 1);
+}
+
+static void list_del(struct pcpu_chunk *c)
+{
+	if (c->list < 0)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		lists.head[c->list] = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	c->list = -1;
+}
+
+static void list_add(struct pcpu_chunk *c, int list, bool tail)
+{
+	list_del(c);
+	c->list = list;
+	if (!tail || !lists.head[list]) {
+		c->next = lists.head[list];
+		c->prev = NULL;
+		if (c->next)
+			c->next->prev = c;
+		lists.head[list] = c;
+		return;
+	}
+	struct pcpu_chunk *t = lists.head[list];
+	while (t->next)
+		t = t->next;
+	t->next = c;
+	c->prev = t;
+	c->next = NULL;
+}
+
+/* Puts a chunk in the list its free space calls for (pcpu_chunk_relocate). */
+static void chunk_relocate(struct pcpu_chunk *c)
+{
+	if (c->reserved || c->list == lists.to_depopulate)
+		return;
+	int list;
+	if (!c->immutable && (size_t)c->map.free_bytes == chunk_capacity(c))
+		list = lists.free_list;
+	else if (c->list == lists.sidelined && c->map.nr_populated < c->map.nr_pages)
+		return;		/* stays sidelined until it is repopulated */
+	else
+		list = chunk_slot(c);
+	if (list != c->list)
+		list_add(c, list, list < c->list);
+}
+
+/* ---- chunk creation and destruction (pcpu_alloc_mutex held) ---- */
+
+static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_off,
+				       int nr_pages)
+{
+	size_t map_mem = pcpu_chunk_map_mem_size(nr_pages);
+	size_t nr_bits = (size_t)nr_pages * PCPU_BITMAP_BLOCK_BITS;
+	struct pcpu_chunk *c = calloc(1, sizeof(*c));
+	void *mem = malloc(map_mem);
+	uint8_t *live = calloc(nr_bits, 1);
+	unsigned long *dirty = calloc(BITS_TO_LONGS(nr_bits), sizeof(long));
+
+	if (!c || !mem || !live || !dirty) {
+		free(c), free(mem), free(live), free(dirty);
+		return NULL;
+	}
+	pcpu_chunk_map_init(&c->map, mem, nr_pages, start_off, end_off, true);
+	c->map_mem = mem;
+	c->idx = idx;
+	c->list = -1;
+	c->live = live;
+	c->dirty = dirty;
+	return c;
+}
+
+static int map_chunk_span(unsigned int idx)
+{
+	const struct percpu_layout *l = pcpu.layout;
+	char *base = pcpu.region + (size_t)idx * pcpu.chunk_stride;
+
+	if (pcpu_vm_map(base, pcpu.chunk_stride))
+		return -1;
+	for (unsigned int g = 0; g < l->nr_groups; g++) {
+		const struct percpu_group_info *gi = &l->groups[g];
+		if (pcpu_vm_bind(base + gi->base_offset, gi->nr_units * l->unit_size, gi->node)) {
+			pcpu_vm_unmap(base, pcpu.chunk_stride);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A new chunk, in the free list; NULL if none can be made. */
+static struct pcpu_chunk *chunk_create(const char **why)
+{
+	unsigned int idx;
+	int nr_pages = (int)(pcpu.layout->unit_size / PCPU_PAGE_SIZE);
+
+	pthread_mutex_lock(&pcpu_lock);
+	for (idx = 1; idx < pcpu.max_chunks && chunks[idx] && chunks[idx]->mapped; idx++)
+		;
+	pthread_mutex_unlock(&pcpu_lock);
+	if (idx >= pcpu.max_chunks) {
+		*why = "address space for chunks exhausted";
+		return NULL;
+	}
+	struct pcpu_chunk *c = chunks[idx];
+	if (!c) {
+		c = chunk_struct(idx, 0, 0, nr_pages);
+		if (!c) {
+			*why = "out of memory for chunk metadata";
+			return NULL;
+		}
+	}
+	if (map_chunk_span(idx)) {
+		*why = "failed to map a new chunk";
+		__atomic_store_n(&chunks[idx], c, __ATOMIC_RELEASE);	/* kept for the next try */
+		return NULL;
+	}
+	pthread_mutex_lock(&pcpu_lock);
+	pcpu_chunk_map_init(&c->map, c->map_mem, nr_pages, 0, 0, true);
+	memset(c->dirty, 0, BITS_TO_LONGS((size_t)c->map.nr_bits) * sizeof(long));
+	__atomic_store_n(&c->mapped, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&chunks[idx], c, __ATOMIC_RELEASE);
+	chunks_hi = pcpu_max(chunks_hi, idx + 1);
+	nr_chunks++;
+	nr_max_chunks = pcpu_max(nr_max_chunks, nr_chunks);
+	global_empty_pop_pages += c->map.nr_empty_pop_pages;
+	list_add(c, lists.free_list, false);
+	pthread_mutex_unlock(&pcpu_lock);
+	return c;
+}
+
+/* Unmaps a fully free chunk; its metadata stays for reuse. */
+static void chunk_destroy(struct pcpu_chunk *c)
+{
+	pthread_mutex_lock(&pcpu_lock);
+	list_del(c);
+	__atomic_store_n(&c->mapped, false, __ATOMIC_RELEASE);
+	nr_chunks--;
+	global_empty_pop_pages -= c->map.nr_empty_pop_pages;
+	pthread_mutex_unlock(&pcpu_lock);
+	pcpu_vm_unmap(pcpu.region + (size_t)c->idx * pcpu.chunk_stride, pcpu.chunk_stride);
+}
+
+/* ---- the first chunk ---- */
+
+static void *alloc_from_chunks(size_t size, size_t align, int flags, int state,
+			       const char **why);
+
+int pcpu_alloc_init(void)
+{
+	const struct percpu_layout *l = pcpu.layout;
+	int unit_pages = (int)(l->unit_size / PCPU_PAGE_SIZE);
+	size_t static_end = PCPU_ALIGN(l->static_size, PCPU_MIN_ALLOC_SIZE);
+
+	lists.nr_slots = size_to_slot(l->unit_size) + 1;
+	lists.free_list = lists.nr_slots;
+	lists.to_depopulate = lists.nr_slots + 1;
+	lists.sidelined = lists.nr_slots + 2;
+	lists.nr_lists = lists.nr_slots + 3;
+	lists.head = calloc((size_t)lists.nr_lists, sizeof(*lists.head));
+	chunks = calloc(pcpu.max_chunks, sizeof(*chunks));
+	if (!lists.head || !chunks)
+		return -1;
+
+	/* The reserved chunk covers [static, static + reserved) of chunk 0. */
+	reserved_end = PCPU_ALIGN(static_end + l->reserved_size, PCPU_MIN_ALLOC_SIZE);
+	if (l->reserved_size) {
+		size_t span = PCPU_ALIGN(reserved_end, PCPU_PAGE_SIZE);
+		reserved_chunk = chunk_struct(0, (int)static_end, (int)(span - reserved_end),
+					      (int)(span / PCPU_PAGE_SIZE));
+		if (!reserved_chunk)
+			return -1;
+		reserved_chunk->reserved = reserved_chunk->immutable = true;
+		reserved_chunk->mapped = true;
+	}
+	/* The first dynamic chunk: the rest of chunk 0, static and reserved hidden. */
+	struct pcpu_chunk *c = chunk_struct(0, (int)reserved_end, 0, unit_pages);
+	if (!c)
+		return -1;
+	c->immutable = c->mapped = true;
+	chunks[0] = c;
+	nr_chunks = nr_max_chunks = chunks_hi = 1;
+	global_empty_pop_pages = c->map.nr_empty_pop_pages;
+	chunk_relocate(c);
+
+	/* Internal per-CPU state: statistics counters and the object cache. */
+	const char *why;
+	counts_ptr = (uintptr_t)alloc_from_chunks(sizeof(struct pcpu_counts), 8, 0, LIVE_PLAIN, &why);
+	if (!counts_ptr)
+		return -1;
+	if (PERCPU_SMP)
+		cache_ptr = (uintptr_t)alloc_from_chunks(PCPU_NR_CLASSES * PCPU_STACK_BYTES, 64, 0,
+							 LIVE_PLAIN, &why);
+	return 0;
+}
+
+/* ---- lookup and validation ---- */
+
+/* The chunk holding per-CPU address a, with its bit; NULL if none. */
+static struct pcpu_chunk *chunk_of(uintptr_t a, int *bit)
+{
+	uintptr_t rel = a - pcpu.ptr_base;
+	size_t idx = rel / pcpu.chunk_stride, off = rel % pcpu.chunk_stride;
+
+	if (a < pcpu.ptr_base || idx >= pcpu.max_chunks || off >= pcpu.layout->unit_size ||
+	    off % PCPU_MIN_ALLOC_SIZE)
+		return NULL;
+	struct pcpu_chunk *c = idx == 0 && off < reserved_end ? reserved_chunk :
+				__atomic_load_n(&chunks[idx], __ATOMIC_ACQUIRE);
+	if (!c || !__atomic_load_n(&c->mapped, __ATOMIC_ACQUIRE) || (int)(off / PCPU_MIN_ALLOC_SIZE) >= c->map.nr_bits)
+		return NULL;
+	*bit = (int)(off / PCPU_MIN_ALLOC_SIZE);
+	return c;
+}
+
+static __attribute__((noreturn)) void invalid_free(const void *p)
+{
+	pcpu_msg("invalid free of %p", p);
+	abort();
+}
+
+static int size_class(size_t size, size_t align)
+{
+	if (size > PCPU_MAX_CLASS_SIZE)
+		return -1;
+	int cls = size <= 4 ? 0 : fls_size(size - 1) - 2;
+	return align <= (4u << cls) ? cls : -1;
+}
+
+/* ---- statistics helpers ---- */
+
+static void count(size_t field_off)
+{
+	if (!counts_ptr || !percpu_hot.ready)
+		return;
+	/* Per-CPU counters: no shared cache line on the fast path. */
+	unsigned long *slot = (unsigned long *)(counts_ptr + field_off);
+	percpu_this_inc(slot);
+}
+
+static void note_size(size_t size)
+{
+	size_t v = __atomic_load_n(&min_alloc_size, __ATOMIC_RELAXED);
+	while (size < v && !__atomic_compare_exchange_n(&min_alloc_size, &v, size, false,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	v = __atomic_load_n(&max_alloc_size, __ATOMIC_RELAXED);
+	while (size > v && !__atomic_compare_exchange_n(&max_alloc_size, &v, size, false,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* ---- bitmap allocation (pcpu_lock held) ---- */
+
+/* The dirty bits of [bit, bit + bits) in word w, as a mask. */
+static unsigned long word_mask(int bit, int bits, int w)
+{
+	int lo = pcpu_max(bit, w * BITS_PER_LONG) - w * BITS_PER_LONG;
+	int hi = pcpu_min(bit + bits, (w + 1) * BITS_PER_LONG) - w * BITS_PER_LONG;
+	unsigned long m = hi == BITS_PER_LONG ? ~0ul : (1ul << hi) - 1;
+	return m & ~((1ul << lo) - 1);
+}
+
+static bool range_dirty(const struct pcpu_chunk *c, int bit, int bits)
+{
+	for (int w = bit / BITS_PER_LONG; w <= (bit + bits - 1) / BITS_PER_LONG; w++)
+		if (__atomic_load_n(&c->dirty[w], __ATOMIC_RELAXED) & word_mask(bit, bits, w))
+			return true;
+	return false;
+}
+
+static void mark_dirty(struct pcpu_chunk *c, int bit, int bits)
+{
+	for (int w = bit / BITS_PER_LONG; w <= (bit + bits - 1) / BITS_PER_LONG; w++) {
+		unsigned long m = word_mask(bit, bits, w);
+		if ((__atomic_load_n(&c->dirty[w], __ATOMIC_RELAXED) & m) != m)
+			__atomic_fetch_or(&c->dirty[w], m, __ATOMIC_RELAXED);
+	}
+}
+
+/* Released pages read as zero on every unit. */
+static void clear_dirty_pages(struct pcpu_chunk *c, int start, int end)
+{
+	int w0 = start * PCPU_BITMAP_BLOCK_BITS / BITS_PER_LONG;
+	int w1 = end * PCPU_BITMAP_BLOCK_BITS / BITS_PER_LONG;
+	for (int w = w0; w < w1; w++)
+		__atomic_store_n(&c->dirty[w], 0ul, __ATOMIC_RELAXED);
+}
+
+/* Accounting around a chunk-map call that may change its empty pages. */
+static int map_alloc(struct pcpu_chunk *c, int bits, int align_bits, bool pop_only)
+{
+	int before = c->map.nr_empty_pop_pages;
+	int bit = pcpu_chunk_map_alloc(&c->map, bits, align_bits, pop_only);
+	if (bit >= 0) {
+		if (!c->reserved)
+			global_empty_pop_pages += c->map.nr_empty_pop_pages - before;
+		nr_max_alloc = pcpu_max(nr_max_alloc, ++nr_map_live);
+	}
+	return bit;
+}
+
+static int map_free(struct pcpu_chunk *c, int bit)
+{
+	int before = c->map.nr_empty_pop_pages;
+	int bits = pcpu_chunk_map_free(&c->map, bit);
+	if (bits > 0) {
+		if (!c->reserved)
+			global_empty_pop_pages += c->map.nr_empty_pop_pages - before;
+		nr_map_live--;
+	}
+	return bits;
+}
+
+/* Populates (bookkeeping: pages fault in lazily) the pages an area covers. */
+static void populate_area(struct pcpu_chunk *c, int bit, int bits)
+{
+	int first = bit / PCPU_BITMAP_BLOCK_BITS, last = (bit + bits - 1) / PCPU_BITMAP_BLOCK_BITS;
+	if (c->map.nr_populated == c->map.nr_pages)
+		return;
+	pcpu_chunk_map_populate(&c->map, first, last + 1);
+	if (c->map.nr_populated == c->map.nr_pages && c->list == lists.sidelined)
+		list_del(c), c->list = -1;
+}
+
+/*
+ * Finds room for bits in the existing chunks, as pcpu_alloc() does:
+ * slots from the size's upward, then sidelined chunks, then free ones.
+ */
+static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *bit)
+{
+	int first = size_to_slot((size_t)bits * PCPU_MIN_ALLOC_SIZE);
+	int order[3] = { lists.sidelined, lists.free_list, -1 };
+
+	for (int slot = first; slot < lists.nr_slots + 2; slot++) {
+		int list = slot < lists.nr_slots ? slot : order[slot - lists.nr_slots];
+		struct pcpu_chunk *c, *next;
+		for (c = lists.head[list]; c; c = next) {
+			next = c->next;
+			*bit = map_alloc(c, bits, align_bits, atomic);
+			if (*bit >= 0)
+				return c;
+			if (list > 0 && list < PCPU_SLOT_FAIL_THRESHOLD)
+				list_add(c, 0, false);	/* a chunk that keeps failing here */
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Takes one area (pcpu_lock held).  state: the live[] state to record;
+ * cached objects (LIVE_NONE) are marked dirty when handed out instead.
+ */
+static uintptr_t take_area(int bits, int align_bits, bool atomic, int state, bool *dirty)
+{
+	int bit;
+	struct pcpu_chunk *c = find_area(bits, align_bits, atomic, &bit);
+
+	if (!c)
+		return 0;
+	if (!atomic)
+		populate_area(c, bit, bits);
+	chunk_relocate(c);
+	*dirty = false;
+	if (state != LIVE_NONE) {
+		*dirty = range_dirty(c, bit, bits);
+		mark_dirty(c, bit, bits);
+	}
+	__atomic_store_n(&c->live[bit], (uint8_t)state, __ATOMIC_RELAXED);
+	return pcpu_chunk_ptr(c->idx, (size_t)bit * PCPU_MIN_ALLOC_SIZE);
+}
+
+static uintptr_t take_reserved(int bits, int align_bits, bool *dirty)
+{
+	struct pcpu_chunk *c = reserved_chunk;
+	int bit = c ? map_alloc(c, bits, align_bits, false) : -1;
+
+	if (bit < 0)
+		return 0;
+	*dirty = range_dirty(c, bit, bits);
+	mark_dirty(c, bit, bits);
+	__atomic_store_n(&c->live[bit], LIVE_PLAIN, __ATOMIC_RELAXED);
+	return pcpu_chunk_ptr(0, (size_t)bit * PCPU_MIN_ALLOC_SIZE);
+}
+
+/*
+ * The bitmap path: n areas of one size (the first with state, the rest
+ * cached), creating a chunk if the first finds no room and that is
+ * allowed.  Returns how many were taken; out[0] is zeroed if needed.
+ */
+static int alloc_from_chunks_n(size_t size, size_t align, int flags, int state,
+			       uintptr_t *out, int n, const char **why)
+{
+	int bits = (int)(PCPU_ALIGN(size, PCPU_MIN_ALLOC_SIZE) / PCPU_MIN_ALLOC_SIZE);
+	int align_bits = (int)(pcpu_max(align, (size_t)PCPU_MIN_ALLOC_SIZE) / PCPU_MIN_ALLOC_SIZE);
+	bool atomic = flags & PCPU_ALLOC_NOWAIT, dirty = false, ignored;
+	int got = 0;
+
+	if (!atomic)
+		pthread_mutex_lock(&pcpu_alloc_mutex);
+	pthread_mutex_lock(&pcpu_lock);
+	if (flags & PCPU_ALLOC_RESERVED) {
+		out[0] = take_reserved(bits, align_bits, &dirty);
+		if (!out[0])
+			*why = "alloc from reserved chunk failed";
+	} else {
+		for (int tries = 0; !(out[0] = take_area(bits, align_bits, atomic, state, &dirty)); tries++) {
+			if (atomic || tries) {
+				*why = atomic ? "atomic alloc failed, no space left" :
+						"no space in a new chunk";
+				break;
+			}
+			pthread_mutex_unlock(&pcpu_lock);
+			bool made = chunk_create(why) != NULL;
+			pthread_mutex_lock(&pcpu_lock);
+			if (!made)
+				break;
+		}
+	}
+	if (out[0])
+		for (got = 1; got < n; got++)
+			if (!(out[got] = take_area(bits, align_bits, atomic, LIVE_NONE, &ignored)))
+				break;
+	pthread_mutex_unlock(&pcpu_lock);
+	if (!atomic)
+		pthread_mutex_unlock(&pcpu_alloc_mutex);
+	if (dirty)
+		pcpu_zero_area(out[0], (size_t)bits * PCPU_MIN_ALLOC_SIZE);
+	return got;
+}
+
+static void *alloc_from_chunks(size_t size, size_t align, int flags, int state,
+			       const char **why)
+{
+	uintptr_t p;
+	return alloc_from_chunks_n(size, align, flags, state, &p, 1, why) ? (void *)p : NULL;
+}
+
+static void balance(bool all);
+
+/* Frees areas to the bitmaps under one lock hold. */
+static void free_to_chunks(const uintptr_t *ptrs, int n)
+{
+	bool free_chunks_extra, many_empty;
+
+	pthread_mutex_lock(&pcpu_lock);
+	for (int i = 0; i < n; i++) {
+		int bit;
+		struct pcpu_chunk *c = chunk_of(ptrs[i], &bit);
+		if (!c || map_free(c, bit) < 0) {
+			pthread_mutex_unlock(&pcpu_lock);
+			invalid_free((void *)ptrs[i]);
+		}
+		chunk_relocate(c);
+	}
+	free_chunks_extra = lists.head[lists.free_list] && lists.head[lists.free_list]->next;
+	many_empty = global_empty_pop_pages > PCPU_BALANCE_TRIGGER;
+	pthread_mutex_unlock(&pcpu_lock);
+	/*
+	 * The kernel schedules its balance work here; a library has no worker,
+	 * so the freeing thread does it, unless someone else already is.
+	 */
+	if ((free_chunks_extra || many_empty) && !pthread_mutex_trylock(&pcpu_alloc_mutex)) {
+		balance(false);
+		pthread_mutex_unlock(&pcpu_alloc_mutex);
+	}
+}
+
+/* ---- the object cache ---- */
+
+static uintptr_t stack_of(int cls)
+{
+	return cache_ptr + (uintptr_t)cls * PCPU_STACK_BYTES;
+}
+
+/*
+ * A CPU's stacks start with cap 0 (the cache is zeroed memory, and CPUs
+ * that never allocate must not gain its page); the first push on a CPU
+ * finds it "full" and sets the capacity of the copy it runs on.
+ */
+static bool init_stack_here(int cls)
+{
+	struct pcpu_stack *s = percpu_this_ptr((struct pcpu_stack *)stack_of(cls));
+	if (__atomic_load_n(&s->cap, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(&s->cap, PCPU_CACHE_CAP, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Refills the current CPU's stack of class cls and returns one object. */
+static void *refill(int cls, int flags, const char **why)
+{
+	size_t size = 4u << cls;
+	uintptr_t objs[PCPU_CACHE_BATCH];
+	int n = alloc_from_chunks_n(size, size, flags, cls + 1, objs, PCPU_CACHE_BATCH, why);
+
+	for (int i = 1; i < n; i++) {
+		int r = pcpu_stack_push(stack_of(cls), objs[i]);
+		if (r == 0 && init_stack_here(cls))
+			r = pcpu_stack_push(stack_of(cls), objs[i]);
+		if (r != 1) {
+			free_to_chunks(&objs[i], n - i);
+			break;
+		}
+	}
+	return n ? (void *)objs[0] : NULL;
+}
+
+/* Pushes p, or, when the stack is full, frees half of it and p to the chunks. */
+static void cache_free(uintptr_t p, int cls)
+{
+	int r = pcpu_stack_push(stack_of(cls), p);
+	if (r == 0 && init_stack_here(cls))
+		r = pcpu_stack_push(stack_of(cls), p);
+	if (r == 1)
+		return;
+	uintptr_t batch[PCPU_CACHE_BATCH + 1];
+	int n = 0;
+	batch[n++] = p;
+	while (r == 0 && n <= PCPU_CACHE_BATCH && pcpu_stack_pop(stack_of(cls), &batch[n]) == 1)
+		n++;
+	free_to_chunks(batch, n);
+}
+
+/* ---- the public API ---- */
+
+static bool warned_illegal;
+static int failure_warnings = 10;
+
+static void *alloc_failed(size_t size, size_t align, int flags, const char *why)
+{
+	bool atomic = flags & PCPU_ALLOC_NOWAIT;
+	if (!(flags & PCPU_ALLOC_NOWARN) &&
+	    __atomic_fetch_sub(&failure_warnings, 1, __ATOMIC_RELAXED) > 0) {
+		pcpu_msg("allocation failed, size=%zu align=%zu atomic=%d, %s", size, align,
+			 atomic, why);
+		if (__atomic_load_n(&failure_warnings, __ATOMIC_RELAXED) == 0)
+			pcpu_msg("limit reached, disable warning");
+	}
+	errno = ENOMEM;
+	return NULL;
+}
+
+size_t percpu_max_alloc_size(void)
+{
+	return pcpu_ensure_setup() ? 0 : pcpu.layout->unit_size;
+}
+
+static bool valid_request(size_t size, size_t align)
+{
+	if (size && size <= pcpu.layout->unit_size && align && align <= PCPU_PAGE_SIZE &&
+	    !(align & (align - 1)))
+		return true;
+	if (!__atomic_exchange_n(&warned_illegal, true, __ATOMIC_RELAXED))
+		pcpu_msg("illegal size (%zu) or align (%zu) for percpu allocation", size, align);
+	errno = EINVAL;
+	return false;
+}
+
+void *pcpu_alloc_area(size_t size, size_t align, int flags)
+{
+	const char *why = "unknown";
+	int cls = flags & PCPU_ALLOC_RESERVED ? -1 : size_class(size, align);
+	void *p;
+
+	if (cls >= 0 && cache_ptr) {
+		uintptr_t obj;
+		int r = pcpu_stack_pop(stack_of(cls), &obj);
+		if (r == 1) {
+			int bit;
+			struct pcpu_chunk *c = chunk_of(obj, &bit);
+			size_t csize = 4u << cls;
+			if (range_dirty(c, bit, (int)(csize / PCPU_MIN_ALLOC_SIZE)))
+				pcpu_zero_area(obj, csize);
+			else
+				mark_dirty(c, bit, (int)(csize / PCPU_MIN_ALLOC_SIZE));
+			__atomic_store_n(&c->live[bit], (uint8_t)(cls + 1), __ATOMIC_RELAXED);
+			p = (void *)obj;
+		} else if (r == 0) {
+			p = refill(cls, flags, &why);
+		} else {
+			p = alloc_from_chunks(4u << cls, 4u << cls, flags, cls + 1, &why);
+		}
+	} else {
+		p = alloc_from_chunks(size, align, flags, LIVE_PLAIN, &why);
+	}
+	if (!p)
+		return alloc_failed(size, align, flags, why);
+	count(offsetof(struct pcpu_counts, nr_alloc));
+	note_size(size);
+	return p;
+}
+
+static void *alloc_checked(size_t size, size_t align, int flags)
+{
+	if (pcpu_ensure_setup())
+		return NULL;
+	if (!valid_request(size, align))
+		return NULL;
+	return pcpu_alloc_area(size, align, flags);
+}
+
+void __percpu *percpu_alloc(size_t size, size_t align)
+{
+	return alloc_checked(size, align, 0);
+}
+
+void __percpu *percpu_alloc_nowait(size_t size, size_t align)
+{
+	return alloc_checked(size, align, PCPU_ALLOC_NOWAIT);
+}
+
+void __percpu *percpu_alloc_flags(size_t size, size_t align, unsigned int flags)
+{
+	return alloc_checked(size, align, (int)(flags & (PCPU_ALLOC_NOWAIT | PCPU_ALLOC_NOWARN)));
+}
+
+void __percpu *percpu_alloc_reserved(size_t size, size_t align)
+{
+	return alloc_checked(size, align, PCPU_ALLOC_RESERVED);
+}
+
+void percpu_free(void __percpu *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	int bit;
+
+	if (!ptr)
+		return;
+	struct pcpu_chunk *c = percpu_is_setup() ? chunk_of(p, &bit) : NULL;
+	if (!c)
+		invalid_free(ptr);
+	/* The exchange makes a double free visible even when two threads race. */
+	uint8_t state = __atomic_exchange_n(&c->live[bit], LIVE_NONE, __ATOMIC_ACQ_REL);
+	if (state == LIVE_NONE)
+		invalid_free(ptr);
+	count(offsetof(struct pcpu_counts, nr_dealloc));
+	if (state != LIVE_PLAIN && cache_ptr)
+		cache_free(p, state - 1);
+	else
+		free_to_chunks(&p, 1);
+}
+
+/* ---- balance: release empty pages, as pcpu_balance_workfn() ---- */
+
+struct page_range {
+	int start, end;
+};
+
+/*
+ * Takes a chunk's empty populated pages out of use (so no allocation can
+ * land there while they are released) and returns them as ranges.
+ */
+static int isolate_empty_pages(struct pcpu_chunk *c, struct page_range *r, int max)
+{
+	int n = 0;
+	for (int pg = 0; pg < c->map.nr_pages && n < max; pg++) {
+		if (!pcpu_test_bit(c->map.populated, (unsigned)pg) ||
+		    !pcpu_chunk_map_page_empty(&c->map, pg))
+			continue;
+		int end = pg + 1;
+		while (end < c->map.nr_pages && pcpu_test_bit(c->map.populated, (unsigned)end) &&
+		       pcpu_chunk_map_page_empty(&c->map, end))
+			end++;
+		int before = c->map.nr_empty_pop_pages;
+		pcpu_chunk_map_depopulate(&c->map, pg, end);
+		global_empty_pop_pages += c->map.nr_empty_pop_pages - before;
+		r[n++] = (struct page_range){ pg, end };
+		pg = end;
+	}
+	return n;
+}
+
+/* Releases ranges of every unit; on failure the pages stay populated. */
+static void release_pages(struct pcpu_chunk *c, const struct page_range *r, int n)
+{
+	const struct percpu_layout *l = pcpu.layout;
+	char *base = pcpu.region + (size_t)c->idx * pcpu.chunk_stride;
+
+	for (int i = 0; i < n; i++) {
+		bool ok = true;
+		for (unsigned int cpu = 0; cpu < l->nr_cpu_ids && ok; cpu++)
+			if (l->unit_map[cpu] >= 0)
+				ok = !pcpu_vm_release(base + l->unit_off[cpu] +
+							      (size_t)r[i].start * PCPU_PAGE_SIZE,
+						      (size_t)(r[i].end - r[i].start) * PCPU_PAGE_SIZE);
+		pthread_mutex_lock(&pcpu_lock);
+		if (ok) {
+			clear_dirty_pages(c, r[i].start, r[i].end);
+		} else {
+			/* Some units kept their data: the pages stay dirty and in use. */
+			int before = c->map.nr_empty_pop_pages;
+			pcpu_chunk_map_populate(&c->map, r[i].start, r[i].end);
+			global_empty_pop_pages += c->map.nr_empty_pop_pages - before;
+		}
+		pthread_mutex_unlock(&pcpu_lock);
+	}
+}
+
+/*
+ * One balance pass (pcpu_alloc_mutex held): destroy all but one fully
+ * free chunk; release the empty pages of chunks that qualify, keeping
+ * LOW..HIGH empty populated pages for non-blocking allocations.
+ * all: release every empty page beyond that reserve (explicit call).
+ */
+static void balance(bool all)
+{
+	struct page_range r[64];
+
+	for (;;) {
+		pthread_mutex_lock(&pcpu_lock);
+		struct pcpu_chunk *c = lists.head[lists.free_list];
+		c = c ? c->next : NULL;
+		if (c)
+			list_del(c);
+		pthread_mutex_unlock(&pcpu_lock);
+		if (!c)
+			break;
+		chunk_destroy(c);
+	}
+	for (unsigned int idx = 0; idx < chunks_hi; idx++) {
+		struct pcpu_chunk *c = chunks[idx];
+		if (!c || !c->mapped || c->immutable)
+			continue;
+		pthread_mutex_lock(&pcpu_lock);
+		int chunk_empty = c->map.nr_empty_pop_pages;
+		bool qualifies = global_empty_pop_pages > PCPU_EMPTY_POP_PAGES_HIGH + chunk_empty &&
+				 (all || chunk_empty >= c->map.nr_pages / 4);
+		int n = qualifies ? isolate_empty_pages(c, r, 64) : 0;
+		if (n)
+			list_add(c, lists.to_depopulate, false);
+		pthread_mutex_unlock(&pcpu_lock);
+		if (!n)
+			continue;
+		release_pages(c, r, n);
+		pthread_mutex_lock(&pcpu_lock);
+		list_add(c, lists.sidelined, false);
+		chunk_relocate(c);
+		pthread_mutex_unlock(&pcpu_lock);
+	}
+}
+
+void percpu_balance(void)
+{
+	if (!percpu_is_setup())
+		return;
+	pthread_mutex_lock(&pcpu_alloc_mutex);
+	balance(true);
+	pthread_mutex_unlock(&pcpu_alloc_mutex);
+}
+
+/* ---- statistics ---- */
+
+static void sum_counts(unsigned long *alloc, unsigned long *dealloc)
+{
+	*alloc = *dealloc = 0;
+	if (!counts_ptr)
+		return;
+	for (unsigned int cpu = 0; cpu < pcpu.layout->nr_cpu_ids; cpu++) {
+		if (pcpu.layout->unit_map[cpu] < 0)
+			continue;
+		const struct pcpu_counts *k = pcpu_cpu_addr(counts_ptr, cpu);
+		*alloc += __atomic_load_n(&k->nr_alloc, __ATOMIC_RELAXED);
+		*dealloc += __atomic_load_n(&k->nr_dealloc, __ATOMIC_RELAXED);
+	}
+}
+
+static void chunk_stats(struct pcpu_chunk *c, struct percpu_chunk_stats *cs)
+{
+	struct pcpu_chunk_map_stats ms;
+	pcpu_chunk_map_stats(&c->map, &ms);
+	cs->reserved = c->reserved;
+	cs->nr_alloc = (unsigned long)c->map.nr_alloc;
+	cs->max_alloc_size = c->map.max_alloc_size;
+	cs->empty_pop_pages = c->map.nr_empty_pop_pages;
+	cs->first_bit = ms.first_bit;
+	cs->free_bytes = ms.free_bytes;
+	cs->contig_bytes = ms.contig_bytes;
+	cs->sum_frag = ms.sum_frag;
+	cs->max_frag = ms.max_frag;
+}
+
+int percpu_stats(struct percpu_stats *st)
+{
+	if (pcpu_ensure_setup())
+		return -1;
+	const struct percpu_layout *l = pcpu.layout;
+	unsigned int max = st->max_chunk_stats, n = 0;
+	struct percpu_chunk_stats *out = st->chunks;
+
+	st->unit_size = l->unit_size;
+	st->static_size = l->static_size;
+	st->reserved_size = l->reserved_size;
+	st->dyn_size = l->dyn_size;
+	st->atom_size = l->atom_size;
+	st->alloc_size = l->alloc_size;
+	st->max_alloc_limit = l->unit_size;
+	sum_counts(&st->nr_alloc, &st->nr_dealloc);
+	st->nr_cur_alloc = st->nr_alloc - st->nr_dealloc;
+
+	pthread_mutex_lock(&pcpu_alloc_mutex);	/* chunks stay mapped while we read */
+	pthread_mutex_lock(&pcpu_lock);
+	st->nr_max_alloc = pcpu_max(nr_max_alloc, st->nr_cur_alloc);
+	st->nr_chunks = nr_chunks;
+	st->nr_max_chunks = nr_max_chunks;
+	st->min_alloc_size = min_alloc_size == SIZE_MAX ? 0 : min_alloc_size;
+	st->max_alloc_size = max_alloc_size;
+	st->empty_pop_pages = global_empty_pop_pages;
+	if (reserved_chunk && out && n < max)
+		chunk_stats(reserved_chunk, &out[n++]);
+	for (unsigned int idx = 0; idx < chunks_hi; idx++)
+		if (chunks[idx] && chunks[idx]->mapped && out && n < max)
+			chunk_stats(chunks[idx], &out[n++]);
+	pthread_mutex_unlock(&pcpu_lock);
+	st->nr_chunk_stats = n;
+	st->resident_bytes = 0;
+	for (unsigned int idx = 0; idx < chunks_hi; idx++)
+		if (chunks[idx] && chunks[idx]->mapped)
+			st->resident_bytes += pcpu_vm_resident(pcpu.region + (size_t)idx * pcpu.chunk_stride,
+							       pcpu.chunk_stride);
+	pthread_mutex_unlock(&pcpu_alloc_mutex);
+	return 0;
+}
+
+void percpu_stats_print(FILE *f, const struct percpu_stats *st)
+{
+	fprintf(f,
+		"Percpu Memory Statistics\n"
+		"Allocation Info:\n"
+		"----------------------------------------\n"
+		"  unit_size           : %8zu\n"
+		"  static_size         : %8zu\n"
+		"  reserved_size       : %8zu\n"
+		"  dyn_size            : %8zu\n"
+		"  atom_size           : %8zu\n"
+		"  alloc_size          : %8zu\n"
+		"\nGlobal Stats:\n"
+		"----------------------------------------\n"
+		"  nr_alloc            : %8lu\n"
+		"  nr_dealloc          : %8lu\n"
+		"  nr_cur_alloc        : %8lu\n"
+		"  nr_max_alloc        : %8lu\n"
+		"  nr_chunks           : %8u\n"
+		"  nr_max_chunks       : %8u\n"
+		"  min_alloc_size      : %8zu\n"
+		"  max_alloc_size      : %8zu\n"
+		"  empty_pop_pages     : %8d\n"
+		"  resident_bytes      : %8zu\n"
+		"  largest_allocation  : %8zu\n",
+		st->unit_size, st->static_size, st->reserved_size, st->dyn_size, st->atom_size,
+		st->alloc_size, st->nr_alloc, st->nr_dealloc, st->nr_cur_alloc, st->nr_max_alloc,
+		st->nr_chunks, st->nr_max_chunks, st->min_alloc_size, st->max_alloc_size,
+		st->empty_pop_pages, st->resident_bytes, st->max_alloc_limit);
+	for (unsigned int i = 0; i < st->nr_chunk_stats; i++) {
+		const struct percpu_chunk_stats *c = &st->chunks[i];
+		fprintf(f,
+			"\nChunk: %s\n"
+			"  nr_alloc            : %8lu\n"
+			"  max_alloc_size      : %8zu\n"
+			"  empty_pop_pages     : %8d\n"
+			"  first_bit           : %8d\n"
+			"  free_bytes          : %8zu\n"
+			"  contig_bytes        : %8zu\n"
+			"  sum_frag            : %8zu\n"
+			"  max_frag            : %8zu\n",
+			c->reserved ? "(reserved)" : i == 0 || (i == 1 && st->chunks[0].reserved) ? "(first)" : "",
+			c->nr_alloc, c->max_alloc_size, c->empty_pop_pages, c->first_bit,
+			c->free_bytes, c->contig_bytes, c->sum_frag, c->max_frag);
+	}
+}
