@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <percpu/percpu.h>
 #include <percpu/layout.h>
 
@@ -44,6 +45,16 @@ static inline void pcpu_set_bit(unsigned long *b, unsigned int i)
 static inline void pcpu_clear_bit(unsigned long *b, unsigned int i)
 {
 	b[i / BITS_PER_LONG] &= ~(1ul << (i % BITS_PER_LONG));
+}
+/* A zeroed bitmap of nbits bits (at least one word). */
+static inline unsigned long *pcpu_bitmap_alloc(unsigned int nbits)
+{
+	return (unsigned long *)calloc(BITS_TO_LONGS(nbits ? nbits : 1u), sizeof(unsigned long));
+}
+/* Bit i of an nbits-bit bitmap; false past its end. */
+static inline bool pcpu_bit_in(const unsigned long *b, unsigned int nbits, unsigned int i)
+{
+	return i < nbits && pcpu_test_bit(b, i);
 }
 
 /* ---- src/topology.c ------------------------------------------------------ */
@@ -121,7 +132,6 @@ void pcpu_force_atomic_mode(const char *why);
  */
 unsigned int pcpu_current_index(void);
 
-#endif
 
 /* ---- src/vm.c: address space, NUMA binding, page release --------------- */
 
@@ -222,3 +232,5 @@ enum { PCPU_ALLOC_NOWAIT = PERCPU_ALLOC_F_NOWAIT, PCPU_ALLOC_RESERVED = 2,
        PCPU_ALLOC_NOWARN = PERCPU_ALLOC_F_NOWARN };
 /* percpu_alloc and friends, after setup and validation. */
 void *pcpu_alloc_area(size_t size, size_t align, int flags);
+
+#endif /* PERCPU_INTERNAL_H */

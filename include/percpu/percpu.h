@@ -171,6 +171,8 @@ uintptr_t percpu__static_lookup(uintptr_t addr);
  * translation unit, so registration is idempotent).  Priority 101 runs it
  * before the module's other constructors, so its statics resolve from the
  * start; a user constructor with priority > 101 may call percpu_setup().
+ * A program that must not set up before main (percpu-info computing a
+ * hypothetical layout) defines PERCPU_NO_AUTO_SETUP before including this.
  */
 __attribute__((weak, visibility("hidden"), constructor(101))) void percpu__module_ctor(void);
 __attribute__((weak, visibility("hidden"), destructor(101))) void percpu__module_dtor(void);
@@ -220,11 +222,13 @@ static inline __attribute__((always_inline)) uintptr_t percpu__addr(const volati
  * so already.  In a shared library this only registers nothing.
  */
 void percpu__auto_setup(const void *cookie);
+#if !defined(PERCPU_NO_AUTO_SETUP) && !defined(PERCPU_BUILDING_LIBRARY)
 __attribute__((weak, visibility("hidden"), constructor)) void percpu__auto_setup_ctor(void);
 __attribute__((weak, visibility("hidden"))) void percpu__auto_setup_ctor(void)
 {
 	percpu__auto_setup((const void *)&percpu__auto_setup_ctor);
 }
+#endif
 
 /* CPU cpu's copy of *p.  cpu must be possible. */
 #define percpu_ptr(p, cpu) \
