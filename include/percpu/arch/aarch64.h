@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rseq critical sections for aarch64.  Included by <percpu/ops.h>.
+ * The shape is the x86-64 one (see arch/x86_64.h): store rseq_cs, read
+ * the index, check it against nr_index inside the section, then plain
+ * ldr / compute / str with the final str as the commit.  No exclusive
+ * loads or stores: rseq's restart makes the sequence per-CPU atomic.
+ */
+#ifndef PERCPU_ARCH_AARCH64_H
+#define PERCPU_ARCH_AARCH64_H
+
+#include <stdint.h>
+
+#define PERCPU_ARCH_RSEQ 1
+#define PERCPU_RSEQ_SIG 0xd428bc00u
+
+#if defined(__PIC__) && !defined(__PIE__)
+# define PCPU__A64_CLEAR "str xzr, [%[tp], %[cs_off]]\n\t"
+#else
+# define PCPU__A64_CLEAR ""
+#endif
+
+/*
+ * The slow exit is a conditional branch to a local stub, never straight
+ * to the C label: b.cond reaches only +-1 MiB and the compiler may move
+ * the cold label into another section.  On exit %[off] is the slot.
+ */
+#define PCPU__A64_ENTER						\
+	".pushsection __rseq_cs, \"aw\"\n\t"			\
+	".balign 32\n"						\
+	"3:\n\t"						\
+	".long 0, 0\n\t"					\
+	".quad 1f, 2f - 1f, 4f\n\t"				\
+	".popsection\n"						\
+	"6:\n\t"						\
+	"mrs %[tp], tpidr_el0\n\t"				\
+	"adrp %[off], 3b\n\t"					\
+	"add %[off], %[off], :lo12:3b\n\t"			\
+	"str %[off], [%[tp], %[cs_off]]\n"			\
+	"1:\n\t"						\
+	"ldr %w[idx], [%[tp], %[idx_off]]\n\t"			\
+	"ldr %w[off], [%[nr]]\n\t"				\
+	"cmp %w[idx], %w[off]\n\t"				\
+	"b.hs 7f\n\t"						\
+	"ldr %[off], [%[tab], %[idx], lsl #3]\n\t"		\
+	"add %[off], %[off], %[a]\n\t"
+
+#define PCPU__A64_EXIT						\
+	"2:\n\t"						\
+	PCPU__A64_CLEAR						\
+	"b 5f\n"						\
+	"7:\n\t"						\
+	PCPU__A64_CLEAR						\
+	"b %l[slow]\n"						\
+	"5:\n\t"						\
+	".pushsection __percpu_rseq_abort, \"ax\"\n\t"		\
+	".inst 0xd428bc00\n"					\
+	"4:\n\t"						\
+	PCPU__A64_CLEAR						\
+	"b 6b\n\t"						\
+	".popsection\n\t"
+
+#define PCPU__A64_LOCALS uint64_t pcpu__idx, pcpu__off, pcpu__tp
+#define PCPU__A64_OUT [idx] "=&r"(pcpu__idx), [off] "=&r"(pcpu__off), [tp] "=&r"(pcpu__tp)
+#define PCPU__A64_IN							\
+	[cs_off] "r"(percpu_hot.rseq_cs_tp_off),			\
+	[idx_off] "r"(percpu_hot.rseq_index_tp_off),			\
+	[nr] "r"(&percpu_hot.nr_index),					\
+	[tab] "r"(percpu_hot.index_offset)
+
+static inline __attribute__((always_inline)) uint32_t pcpu_arch_tp_u32(long off)
+{
+	uint64_t tp;
+	uint32_t v;
+
+	__asm__ volatile("mrs %0, tpidr_el0" : "=r"(tp));
+	__asm__ volatile("ldr %w0, [%1, %2]" : "=r"(v) : "r"(tp), "r"(off) : "memory");
+	return v;
+}
+
+/*
+ * Generators.  ld/st: the load and store for the size, r: the register
+ * width ("w" or "x") the value is computed in.
+ */
+#define PCPU__A64_RMW(name, insn, n, ut, ld, st, r)				\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_##name##_##n(uintptr_t a, ut v)					\
+{										\
+	PCPU__A64_LOCALS;							\
+	uint64_t t;								\
+	__asm__ volatile goto(PCPU__A64_ENTER						\
+		     ld " %" r "[t], [%[off]]\n\t"				\
+		     insn " %" r "[t], %" r "[t], %" r "[v]\n\t"		\
+		     st " %" r "[t], [%[off]]\n\t"				\
+		     PCPU__A64_EXIT						\
+		     : PCPU__A64_OUT, [t] "=&r"(t)				\
+		     : PCPU__A64_IN, [a] "r"(a), [v] "r"((uint64_t)v)		\
+		     : "memory", "cc" : slow);					\
+	return 1;								\
+slow:										\
+	return 0;								\
+}
+
+#define PCPU__A64_GEN(n, ut, ld, st, r)						\
+PCPU__A64_RMW(add, "add", n, ut, ld, st, r)					\
+PCPU__A64_RMW(and, "and", n, ut, ld, st, r)					\
+PCPU__A64_RMW(or, "orr", n, ut, ld, st, r)					\
+										\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_write_##n(uintptr_t a, ut v)						\
+{										\
+	PCPU__A64_LOCALS;							\
+	__asm__ volatile goto(PCPU__A64_ENTER						\
+		     st " %" r "[v], [%[off]]\n\t"				\
+		     PCPU__A64_EXIT						\
+		     : PCPU__A64_OUT						\
+		     : PCPU__A64_IN, [a] "r"(a), [v] "r"((uint64_t)v)		\
+		     : "memory", "cc" : slow);					\
+	return 1;								\
+slow:										\
+	return 0;								\
+}										\
+										\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_add_return_##n(uintptr_t a, ut v, uint64_t *ret)			\
+{										\
+	PCPU__A64_LOCALS;							\
+	uint64_t t;								\
+	__asm__ volatile goto(PCPU__A64_ENTER						\
+		     ld " %" r "[t], [%[off]]\n\t"				\
+		     "add %" r "[t], %" r "[t], %" r "[v]\n\t"			\
+		     st " %" r "[t], [%[off]]\n\t"				\
+		     PCPU__A64_EXIT						\
+		     : PCPU__A64_OUT, [t] "=&r"(t)				\
+		     : PCPU__A64_IN, [a] "r"(a), [v] "r"((uint64_t)v)		\
+		     : "memory", "cc" : slow);					\
+	*ret = t;								\
+	return 1;								\
+slow:										\
+	return 0;								\
+}										\
+										\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_xchg_##n(uintptr_t a, ut v, uint64_t *ret)				\
+{										\
+	PCPU__A64_LOCALS;							\
+	uint64_t t;								\
+	__asm__ volatile goto(PCPU__A64_ENTER						\
+		     ld " %" r "[t], [%[off]]\n\t"				\
+		     st " %" r "[v], [%[off]]\n\t"				\
+		     PCPU__A64_EXIT						\
+		     : PCPU__A64_OUT, [t] "=&r"(t)				\
+		     : PCPU__A64_IN, [a] "r"(a), [v] "r"((uint64_t)v)		\
+		     : "memory", "cc" : slow);					\
+	*ret = t;								\
+	return 1;								\
+slow:										\
+	return 0;								\
+}										\
+										\
+/* old is zero-extended: the load zero-extends sub-word values too. */		\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_cmpxchg_##n(uintptr_t a, ut old, ut new, uint64_t *ret)		\
+{										\
+	PCPU__A64_LOCALS;							\
+	uint64_t t;								\
+	__asm__ volatile goto(PCPU__A64_ENTER						\
+		     ld " %" r "[t], [%[off]]\n\t"				\
+		     "cmp %" r "[t], %" r "[old]\n\t"				\
+		     "b.ne 2f\n\t"						\
+		     st " %" r "[new], [%[off]]\n\t"				\
+		     PCPU__A64_EXIT						\
+		     : PCPU__A64_OUT, [t] "=&r"(t)				\
+		     : PCPU__A64_IN, [a] "r"(a), [old] "r"((uint64_t)old),	\
+		       [new] "r"((uint64_t)new)					\
+		     : "memory", "cc" : slow);					\
+	*ret = t;								\
+	return 1;								\
+slow:										\
+	return 0;								\
+}
+
+PCPU__A64_GEN(1, uint8_t, "ldrb", "strb", "w")
+PCPU__A64_GEN(2, uint16_t, "ldrh", "strh", "w")
+PCPU__A64_GEN(4, uint32_t, "ldr", "str", "w")
+PCPU__A64_GEN(8, uint64_t, "ldr", "str", "x")
+
+#endif

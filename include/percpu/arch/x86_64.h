@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rseq critical sections for x86-64.  Included by <percpu/ops.h>.
+ *
+ * Every operation is one critical section:
+ *
+ *   6: rseq_cs = &descriptor          (before start_ip: not restartable)
+ *   1: idx = rseq->cpu_id (or mm_cid)
+ *      if (idx >= percpu_hot.nr_index) goto slow
+ *      off = percpu_hot.index_offset[idx]
+ *      ... load / compute ...
+ *      commit: one store (or one RMW instruction on memory)
+ *   2:                                 (post-commit: end of the section)
+ *
+ * The kernel moves the instruction pointer to the abort label (4) when the
+ * thread is preempted, migrated or signalled inside [1, 2); the abort
+ * handler restarts from 6.  nr_index is read inside the section so that
+ * pcpu_force_atomic_mode() (nr_index = 0, then membarrier) sends every
+ * section in flight to the atomic fallback.
+ *
+ * Only rseq_cs is written in the rseq area; the kernel owns every other
+ * field.  In a shared library rseq_cs is cleared again after the commit
+ * (and on every exit), so no thread keeps a pointer into code that
+ * dlclose() may unmap.
+ */
+#ifndef PERCPU_ARCH_X86_64_H
+#define PERCPU_ARCH_X86_64_H
+
+#include <stdint.h>
+
+#define PERCPU_ARCH_RSEQ 1
+#define PERCPU_RSEQ_SIG 0x53053053u
+
+#if defined(__PIC__) && !defined(__PIE__)
+# define PCPU__X86_CLEAR "movq $0, %%fs:(%[cs_off])\n\t"
+# define PCPU__X86_SLOW "7f"
+# define PCPU__X86_SLOW_STUB "7:\n\t" PCPU__X86_CLEAR "jmp %l[slow]\n\t"
+#else
+# define PCPU__X86_CLEAR ""
+# define PCPU__X86_SLOW "%l[slow]"
+# define PCPU__X86_SLOW_STUB ""
+#endif
+
+/*
+ * The descriptor (struct rseq_cs: version, flags, start_ip,
+ * post_commit_offset, abort_ip) is emitted per instance into __rseq_cs;
+ * "aw" so a shared library's absolute addresses need no text relocation.
+ * On exit %[off] holds the current CPU's unit offset.
+ */
+#define PCPU__X86_ENTER						\
+	".pushsection __rseq_cs, \"aw\"\n\t"			\
+	".balign 32\n"						\
+	"3:\n\t"						\
+	".long 0, 0\n\t"					\
+	".quad 1f, 2f - 1f, 4f\n\t"				\
+	".popsection\n"						\
+	"6:\n\t"						\
+	"leaq 3b(%%rip), %[off]\n\t"				\
+	"movq %[off], %%fs:(%[cs_off])\n"			\
+	"1:\n\t"						\
+	"movl %%fs:(%[idx_off]), %k[idx]\n\t"			\
+	"cmpl %[nr], %k[idx]\n\t"				\
+	"jae " PCPU__X86_SLOW "\n\t"				\
+	"movq (%[tab], %q[idx], 8), %[off]\n\t"
+
+/*
+ * The abort handler lives out of line.  The signature is the last four
+ * bytes before it, encoded as the displacement of "ud1 sig(%rip), %edi"
+ * so disassemblers stay in step.
+ */
+#define PCPU__X86_EXIT						\
+	"2:\n\t"						\
+	PCPU__X86_CLEAR						\
+	".pushsection __percpu_rseq_abort, \"ax\"\n\t"		\
+	".byte 0x0f, 0xb9, 0x3d\n\t"				\
+	".long 0x53053053\n"					\
+	"4:\n\t"						\
+	PCPU__X86_CLEAR						\
+	"jmp 6b\n\t"						\
+	PCPU__X86_SLOW_STUB					\
+	".popsection\n\t"
+
+#define PCPU__X86_OUT [idx] "=&r"(pcpu__idx), [off] "=&r"(pcpu__off)
+#define PCPU__X86_IN							\
+	[cs_off] "r"(percpu_hot.rseq_cs_tp_off),			\
+	[idx_off] "r"(percpu_hot.rseq_index_tp_off),			\
+	[nr] "m"(percpu_hot.nr_index),					\
+	[tab] "r"(percpu_hot.index_offset)
+
+#define PCPU__X86_LOCALS uint64_t pcpu__idx, pcpu__off
+
+/* A u32 from the thread's rseq area (no critical section). */
+static inline __attribute__((always_inline)) uint32_t pcpu_arch_tp_u32(long off)
+{
+	uint32_t v;
+
+	__asm__ volatile("movl %%fs:(%1), %0" : "=r"(v) : "r"(off) : "memory");
+	return v;
+}
+
+/*
+ * The generators.  n: size in bytes; ut: its unsigned type; sfx: the
+ * instruction suffix; m: the register modifier for that size; ld: the
+ * zero-extending load into a 32/64-bit register, lm its modifier.
+ * Each returns 1 when the operation committed, 0 to take the slow path.
+ */
+#define PCPU__X86_RMW(name, insn, n, ut, sfx, m)				\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_##name##_##n(uintptr_t a, ut v)					\
+{										\
+	PCPU__X86_LOCALS;							\
+	__asm__ volatile goto(PCPU__X86_ENTER						\
+		     insn sfx " %" m "[v], (%[off], %[a])\n\t"			\
+		     PCPU__X86_EXIT						\
+		     : PCPU__X86_OUT						\
+		     : PCPU__X86_IN, [a] "r"(a), [v] "r"(v)			\
+		     : "memory", "cc" : slow);					\
+	return 1;								\
+slow:										\
+	return 0;								\
+}
+
+#define PCPU__X86_GEN(n, ut, sfx, m, ld, lm)					\
+PCPU__X86_RMW(add, "add", n, ut, sfx, m)					\
+PCPU__X86_RMW(and, "and", n, ut, sfx, m)					\
+PCPU__X86_RMW(or, "or", n, ut, sfx, m)						\
+PCPU__X86_RMW(write, "mov", n, ut, sfx, m)					\
+										\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_add_return_##n(uintptr_t a, ut v, uint64_t *ret)			\
+{										\
+	PCPU__X86_LOCALS;							\
+	uint64_t r;								\
+	__asm__ volatile goto(PCPU__X86_ENTER						\
+		     "addq %[a], %[off]\n\t"					\
+		     ld " (%[off]), %" lm "[r]\n\t"				\
+		     "add" sfx " %" m "[v], %" m "[r]\n\t"			\
+		     "mov" sfx " %" m "[r], (%[off])\n\t"			\
+		     PCPU__X86_EXIT						\
+		     : PCPU__X86_OUT, [r] "=&r"(r)				\
+		     : PCPU__X86_IN, [a] "r"(a), [v] "r"(v)			\
+		     : "memory", "cc" : slow);					\
+	*ret = r;								\
+	return 1;								\
+slow:										\
+	return 0;								\
+}										\
+										\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_xchg_##n(uintptr_t a, ut v, uint64_t *ret)				\
+{										\
+	PCPU__X86_LOCALS;							\
+	uint64_t r;								\
+	__asm__ volatile goto(PCPU__X86_ENTER						\
+		     "addq %[a], %[off]\n\t"					\
+		     ld " (%[off]), %" lm "[r]\n\t"				\
+		     "mov" sfx " %" m "[v], (%[off])\n\t"			\
+		     PCPU__X86_EXIT						\
+		     : PCPU__X86_OUT, [r] "=&r"(r)				\
+		     : PCPU__X86_IN, [a] "r"(a), [v] "r"(v)			\
+		     : "memory", "cc" : slow);					\
+	*ret = r;								\
+	return 1;								\
+slow:										\
+	return 0;								\
+}										\
+										\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_cmpxchg_##n(uintptr_t a, ut old, ut new, uint64_t *ret)		\
+{										\
+	PCPU__X86_LOCALS;							\
+	uint64_t r;								\
+	__asm__ volatile goto(PCPU__X86_ENTER						\
+		     "addq %[a], %[off]\n\t"					\
+		     ld " (%[off]), %" lm "[r]\n\t"				\
+		     "cmp" sfx " %" m "[old], %" m "[r]\n\t"			\
+		     "jne 2f\n\t"						\
+		     "mov" sfx " %" m "[new], (%[off])\n\t"			\
+		     PCPU__X86_EXIT						\
+		     : PCPU__X86_OUT, [r] "=&r"(r)				\
+		     : PCPU__X86_IN, [a] "r"(a), [old] "r"(old),		\
+		       [new] "r"(new)						\
+		     : "memory", "cc" : slow);					\
+	*ret = r;								\
+	return 1;								\
+slow:										\
+	return 0;								\
+}
+
+PCPU__X86_GEN(1, uint8_t, "b", "b", "movzbl", "k")
+PCPU__X86_GEN(2, uint16_t, "w", "w", "movzwl", "k")
+PCPU__X86_GEN(4, uint32_t, "l", "k", "movl", "k")
+PCPU__X86_GEN(8, uint64_t, "q", "q", "movq", "q")
+
+#endif

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * this_cpu operations: the kernel's this_cpu_*() for userspace.
+ *
+ *   PERCPU_DEFINE(long, hits);
+ *   percpu_this_inc(PERCPU_VAR(hits));
+ *   long *p = PERCPU_ALLOC(long);   (a per-CPU pointer)
+ *   long v = percpu_this_add_return(p, 5);
+ *
+ * The first argument is a per-CPU pointer to a 1, 2, 4 or 8-byte integer
+ * or pointer; any other size does not compile.  Operands are converted to
+ * the target's type first, as the kernel does: adding -(unsigned int)1 to
+ * an unsigned long adds 0xffffffff.
+ *
+ * Each operation is safe against preemption, migration and signals: it
+ * acts on the copy of the CPU the thread runs on when it commits.
+ *
+ * Fast path (mode "rseq"): one rseq critical section (arch/<arch>.h).
+ * Fallback (mode "atomic", when rseq is absent: valgrind, seccomp,
+ * glibc.pthread.rseq=0, emulators): a relaxed atomic RMW on the slot of
+ * the current CPU.  The mode is process-wide; a switch from rseq to atomic
+ * waits until no critical section is in flight, so the two never mix on a
+ * slot and totals stay exact.
+ */
+#ifndef PERCPU_OPS_H
+#define PERCPU_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <percpu/percpu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Values of percpu_hot.mode (enum pcpu_mode in the library). */
+#define PERCPU__MODE_NONE 0
+#define PERCPU__MODE_RSEQ 1
+#define PERCPU__MODE_ATOMIC 2
+#define PERCPU__MODE_UP 3
+
+#define pcpu__likely(x) __builtin_expect(!!(x), 1)
+#define pcpu__unlikely(x) __builtin_expect(!!(x), 0)
+#define PCPU__INLINE static inline __attribute__((always_inline))
+
+/* The CPU this thread runs on now (rseq's cpu_id, else sched_getcpu()). */
+int percpu_current_cpu(void);
+
+#if PERCPU_SMP
+# if defined(__x86_64__)
+#  include <percpu/arch/x86_64.h>
+# elif defined(__aarch64__)
+#  include <percpu/arch/aarch64.h>
+# else
+#  define PERCPU_ARCH_RSEQ 0	/* no critical sections: always the fallback */
+# endif
+
+/* sched_getcpu() without requiring _GNU_SOURCE from every user. */
+int sched_getcpu(void);
+
+/*
+ * Out of line: first use (runs setup), the lazy rseq registration of a
+ * thread, and the switch to the fallback when a thread cannot use rseq.
+ * The caller retries its operation afterwards.
+ */
+void percpu__slowpath(void);
+unsigned int pcpu_current_index(void);
+
+PCPU__INLINE int pcpu__mode(void)
+{
+	/* Acquire: pairs with the release that publishes the tables or the switch. */
+	return __atomic_load_n(&percpu_hot.mode, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The current CPU's unit offset for the fallback and for reads: the index
+ * from the rseq area when it holds a valid one, else sched_getcpu().  Any
+ * valid slot is correct here (atomics), so an odd CPU id is folded.
+ */
+PCPU__INLINE intptr_t pcpu__atomic_offset(void)
+{
+	const struct percpu_hot *h = &percpu_hot;
+	unsigned int i;
+
+	if (h->rseq_index_tp_off) {
+		i = pcpu_arch_tp_u32(h->rseq_index_tp_off);
+		if (pcpu__likely(i < h->nr_atomic_index))
+			return h->index_offset[i];
+	}
+	i = (unsigned int)sched_getcpu();
+	if (pcpu__unlikely(i >= h->nr_atomic_index))
+		i = pcpu_current_index();
+	return h->index_offset[i];
+}
+
+/* The current CPU's offset (may be stale as soon as it is returned). */
+PCPU__INLINE intptr_t pcpu__cur_offset(void)
+{
+	for (;;) {
+		int m = pcpu__mode();
+
+		if (pcpu__likely(m == PERCPU__MODE_RSEQ || m == PERCPU__MODE_ATOMIC))
+			return pcpu__atomic_offset();
+		percpu__slowpath();
+	}
+}
+
+/*
+ * One generator per operation kind.  fast: the rseq attempt (true when
+ * committed); slow: the fallback's atomic.  Mode NONE (before setup) and
+ * any exit from a critical section go through percpu__slowpath().
+ */
+#if PERCPU_ARCH_RSEQ
+# define PCPU__TRY(call) (m == PERCPU__MODE_RSEQ && pcpu__likely(call))
+#else
+# define PCPU__TRY(call) 0
+#endif
+
+#define PCPU__LOOP(fast, atomic_expr)					\
+	for (;;) {							\
+		int m = pcpu__mode();					\
+		if (PCPU__TRY(fast))					\
+			return r;					\
+		if (pcpu__likely(m == PERCPU__MODE_ATOMIC)) {		\
+			atomic_expr;					\
+			return r;					\
+		}							\
+		if (m == PERCPU__MODE_RSEQ && !PERCPU_ARCH_RSEQ)	\
+			__builtin_unreachable();			\
+		percpu__slowpath();					\
+	}
+
+#define PCPU__SLOT(ut) ((ut *)(a + pcpu__atomic_offset()))
+
+#define PCPU__GEN_OPS(n, ut)							\
+PCPU__INLINE uint64_t pcpu__add_##n(uintptr_t a, ut v)				\
+{										\
+	uint64_t r = 0;								\
+	PCPU__LOOP(pcpu_arch_add_##n(a, v),					\
+		   __atomic_fetch_add(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+}										\
+PCPU__INLINE uint64_t pcpu__and_##n(uintptr_t a, ut v)				\
+{										\
+	uint64_t r = 0;								\
+	PCPU__LOOP(pcpu_arch_and_##n(a, v),					\
+		   __atomic_fetch_and(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+}										\
+PCPU__INLINE uint64_t pcpu__or_##n(uintptr_t a, ut v)				\
+{										\
+	uint64_t r = 0;								\
+	PCPU__LOOP(pcpu_arch_or_##n(a, v),					\
+		   __atomic_fetch_or(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+}										\
+PCPU__INLINE uint64_t pcpu__write_##n(uintptr_t a, ut v)			\
+{										\
+	uint64_t r = 0;								\
+	PCPU__LOOP(pcpu_arch_write_##n(a, v),					\
+		   __atomic_store_n(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+}										\
+PCPU__INLINE uint64_t pcpu__add_return_##n(uintptr_t a, ut v)			\
+{										\
+	uint64_t r;								\
+	PCPU__LOOP(pcpu_arch_add_return_##n(a, v, &r),				\
+		   r = __atomic_add_fetch(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+}										\
+PCPU__INLINE uint64_t pcpu__xchg_##n(uintptr_t a, ut v)			\
+{										\
+	uint64_t r;								\
+	PCPU__LOOP(pcpu_arch_xchg_##n(a, v, &r),				\
+		   r = __atomic_exchange_n(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))\
+}										\
+PCPU__INLINE uint64_t pcpu__cmpxchg_##n(uintptr_t a, ut o, ut nv)		\
+{										\
+	uint64_t r;								\
+	PCPU__LOOP(pcpu_arch_cmpxchg_##n(a, o, nv, &r),				\
+		   ut e = o;							\
+		   __atomic_compare_exchange_n(PCPU__SLOT(ut), &e, nv, false,	\
+					       __ATOMIC_RELAXED,		\
+					       __ATOMIC_RELAXED);		\
+		   r = e)							\
+}
+
+#else /* !PERCPU_SMP */
+
+/*
+ * UP build: one copy, and per-CPU pointers are plain pointers.  A
+ * userspace UP build still runs threads, so the operations stay atomic
+ * (the kernel's UP build only needs to disable interrupts).
+ */
+#define PERCPU_ARCH_RSEQ 0
+PCPU__INLINE intptr_t pcpu__cur_offset(void)
+{
+	return 0;
+}
+
+#define PCPU__GEN_OPS(n, ut)							\
+PCPU__INLINE uint64_t pcpu__add_##n(uintptr_t a, ut v)				\
+{										\
+	__atomic_fetch_add((ut *)a, v, __ATOMIC_RELAXED);			\
+	return 0;								\
+}										\
+PCPU__INLINE uint64_t pcpu__and_##n(uintptr_t a, ut v)				\
+{										\
+	__atomic_fetch_and((ut *)a, v, __ATOMIC_RELAXED);			\
+	return 0;								\
+}										\
+PCPU__INLINE uint64_t pcpu__or_##n(uintptr_t a, ut v)				\
+{										\
+	__atomic_fetch_or((ut *)a, v, __ATOMIC_RELAXED);			\
+	return 0;								\
+}										\
+PCPU__INLINE uint64_t pcpu__write_##n(uintptr_t a, ut v)			\
+{										\
+	__atomic_store_n((ut *)a, v, __ATOMIC_RELAXED);				\
+	return 0;								\
+}										\
+PCPU__INLINE uint64_t pcpu__add_return_##n(uintptr_t a, ut v)			\
+{										\
+	return __atomic_add_fetch((ut *)a, v, __ATOMIC_RELAXED);		\
+}										\
+PCPU__INLINE uint64_t pcpu__xchg_##n(uintptr_t a, ut v)			\
+{										\
+	return __atomic_exchange_n((ut *)a, v, __ATOMIC_RELAXED);		\
+}										\
+PCPU__INLINE uint64_t pcpu__cmpxchg_##n(uintptr_t a, ut o, ut nv)		\
+{										\
+	__atomic_compare_exchange_n((ut *)a, &o, nv, false, __ATOMIC_RELAXED,	\
+				    __ATOMIC_RELAXED);				\
+	return o;								\
+}
+#endif /* PERCPU_SMP */
+
+PCPU__GEN_OPS(1, uint8_t)
+PCPU__GEN_OPS(2, uint16_t)
+PCPU__GEN_OPS(4, uint32_t)
+PCPU__GEN_OPS(8, uint64_t)
+
+/* ---- the type-generic layer -------------------------------------------- */
+
+#define PCPU__CHECK_SIZE(p)							\
+	_Static_assert(sizeof(*(p)) == 1 || sizeof(*(p)) == 2 ||		\
+		       sizeof(*(p)) == 4 || sizeof(*(p)) == 8,			\
+		       "percpu: this_cpu operations take 1, 2, 4 or 8-byte operands")
+
+/* The value as the target's type, then as the unsigned type of size n. */
+#define PCPU__AS(n, x) ((uint##n##_t)(uintptr_t)(x))
+
+/* op(a, v) for the target's size; yields the uint64_t result. */
+#define PCPU__CALL1(op, p, v)	({						\
+	PCPU__CHECK_SIZE(p);							\
+	uintptr_t pcpu__a = percpu__addr(p);					\
+	__typeof__(*(p)) pcpu__v = (v);						\
+	uint64_t pcpu__r;							\
+	switch (sizeof(*(p))) {							\
+	case 1: pcpu__r = pcpu__##op##_1(pcpu__a, PCPU__AS(8, pcpu__v)); break;	\
+	case 2: pcpu__r = pcpu__##op##_2(pcpu__a, PCPU__AS(16, pcpu__v)); break;\
+	case 4: pcpu__r = pcpu__##op##_4(pcpu__a, PCPU__AS(32, pcpu__v)); break;\
+	default: pcpu__r = pcpu__##op##_8(pcpu__a, PCPU__AS(64, pcpu__v)); break;\
+	}									\
+	pcpu__r; })
+
+#define PCPU__RET(p, r) ((__typeof__(*(p)))(uintptr_t)(r))
+
+#define percpu_this_write(p, v)		((void)PCPU__CALL1(write, p, v))
+#define percpu_this_add(p, v)		((void)PCPU__CALL1(add, p, v))
+#define percpu_this_and(p, v)		((void)PCPU__CALL1(and, p, v))
+#define percpu_this_or(p, v)		((void)PCPU__CALL1(or, p, v))
+/*
+ * sub: add the negation in the target's type, as the kernel; negated as
+ * unsigned so that the most negative value does not overflow.
+ */
+#define PCPU__NEG(p, v)	((__typeof__(*(p)))(0ull - (uint64_t)(__typeof__(*(p)))(v)))
+#define percpu_this_sub(p, v)		percpu_this_add(p, PCPU__NEG(p, v))
+#define percpu_this_inc(p)		percpu_this_add(p, 1)
+#define percpu_this_dec(p)		percpu_this_sub(p, 1)
+#define percpu_this_add_return(p, v)	PCPU__RET(p, PCPU__CALL1(add_return, p, v))
+#define percpu_this_sub_return(p, v)	percpu_this_add_return(p, PCPU__NEG(p, v))
+#define percpu_this_inc_return(p)	percpu_this_add_return(p, 1)
+#define percpu_this_dec_return(p)	percpu_this_sub_return(p, 1)
+#define percpu_this_xchg(p, v)		PCPU__RET(p, PCPU__CALL1(xchg, p, v))
+
+/* Returns the old value; stores new only if it equaled old. */
+#define percpu_this_cmpxchg(p, old, new)	PCPU__RET(p, ({			\
+	PCPU__CHECK_SIZE(p);							\
+	uintptr_t pcpu__a = percpu__addr(p);					\
+	__typeof__(*(p)) pcpu__o = (old), pcpu__n = (new);			\
+	uint64_t pcpu__r;							\
+	switch (sizeof(*(p))) {							\
+	case 1: pcpu__r = pcpu__cmpxchg_1(pcpu__a, PCPU__AS(8, pcpu__o),	\
+					  PCPU__AS(8, pcpu__n)); break;		\
+	case 2: pcpu__r = pcpu__cmpxchg_2(pcpu__a, PCPU__AS(16, pcpu__o),	\
+					  PCPU__AS(16, pcpu__n)); break;	\
+	case 4: pcpu__r = pcpu__cmpxchg_4(pcpu__a, PCPU__AS(32, pcpu__o),	\
+					  PCPU__AS(32, pcpu__n)); break;	\
+	default: pcpu__r = pcpu__cmpxchg_8(pcpu__a, PCPU__AS(64, pcpu__o),	\
+					   PCPU__AS(64, pcpu__n)); break;	\
+	}									\
+	pcpu__r; }))
+
+/* true if *pold was the value (now new); else *pold = the current value. */
+#define percpu_this_try_cmpxchg(p, pold, new)	({				\
+	__typeof__(*(p)) *pcpu__po = (pold);					\
+	__typeof__(*(p)) pcpu__old = *pcpu__po;					\
+	__typeof__(*(p)) pcpu__cur = percpu_this_cmpxchg(p, pcpu__old, new);	\
+	bool pcpu__ok = pcpu__cur == pcpu__old;					\
+	if (!pcpu__ok)								\
+		*pcpu__po = pcpu__cur;						\
+	pcpu__ok; })
+
+/* A relaxed atomic load of the current CPU's copy, in every mode. */
+#define percpu_this_read(p)	({						\
+	PCPU__CHECK_SIZE(p);							\
+	uintptr_t pcpu__a = percpu__addr(p);					\
+	__atomic_load_n((__typeof__(*(p)) *)(pcpu__a + pcpu__cur_offset()),	\
+			__ATOMIC_RELAXED); })
+
+/* The current CPU's copy; the thread may migrate right after. */
+#define percpu_this_ptr(p)						\
+	((__typeof__(*(p)) *)(percpu__addr(p) + pcpu__cur_offset()))
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PERCPU_OPS_H */

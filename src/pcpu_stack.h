@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A per-CPU stack of words in the per-CPU range (the allocator's per-CPU
+ * object cache).  Each CPU's copy is popped and pushed with one rseq
+ * critical section whose commit is the store of count, so no lock and no
+ * atomic instruction is needed.
+ *
+ * Both return 1 on success, 0 when the stack is empty (pop) or full
+ * (push), and -1 when rseq cannot be used (atomic mode): the caller then
+ * takes its locked path.  Once the process is in atomic mode every call
+ * returns -1, so the rseq and locked paths never mix on one stack.
+ */
+#ifndef PCPU_STACK_H
+#define PCPU_STACK_H
+
+#include <stdint.h>
+#include <percpu/ops.h>
+
+struct pcpu_stack {
+	uint32_t count;
+	uint32_t cap;
+	uintptr_t item[];
+};
+
+_Static_assert(sizeof(struct pcpu_stack) == 8 && sizeof(uintptr_t) == 8,
+	       "the critical sections below assume item[] at offset 8");
+
+#if PERCPU_SMP && PERCPU_ARCH_RSEQ && defined(__x86_64__)
+static inline __attribute__((always_inline)) int
+pcpu_arch_stack_pop(uintptr_t a, uintptr_t *item, int *res)
+{
+	PCPU__X86_LOCALS;
+	uint64_t cnt, r, it;
+
+	__asm__ volatile goto(PCPU__X86_ENTER
+		     "addq %[a], %[off]\n\t"
+		     "movl (%[off]), %k[cnt]\n\t"
+		     "xorl %k[r], %k[r]\n\t"
+		     "testl %k[cnt], %k[cnt]\n\t"
+		     "jz 2f\n\t"
+		     /* item[count - 1] is at 8 + 8 * (count - 1) = 8 * count */
+		     "movq (%[off], %[cnt], 8), %[it]\n\t"
+		     "decl %k[cnt]\n\t"
+		     "movl $1, %k[r]\n\t"
+		     "movl %k[cnt], (%[off])\n\t"
+		     PCPU__X86_EXIT
+		     : PCPU__X86_OUT, [cnt] "=&r"(cnt), [r] "=&r"(r), [it] "=&r"(it)
+		     : PCPU__X86_IN, [a] "r"(a)
+		     : "memory", "cc" : slow);
+	if (r)
+		*item = it;
+	*res = (int)r;
+	return 1;
+slow:
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+pcpu_arch_stack_push(uintptr_t a, uintptr_t item, int *res)
+{
+	PCPU__X86_LOCALS;
+	uint64_t cnt, r;
+
+	__asm__ volatile goto(PCPU__X86_ENTER
+		     "addq %[a], %[off]\n\t"
+		     "movl (%[off]), %k[cnt]\n\t"
+		     "xorl %k[r], %k[r]\n\t"
+		     "cmpl 4(%[off]), %k[cnt]\n\t"
+		     "jae 2f\n\t"
+		     /* item[count]: past the top, harmless if we abort */
+		     "movq %[item], 8(%[off], %[cnt], 8)\n\t"
+		     "incl %k[cnt]\n\t"
+		     "movl $1, %k[r]\n\t"
+		     "movl %k[cnt], (%[off])\n\t"
+		     PCPU__X86_EXIT
+		     : PCPU__X86_OUT, [cnt] "=&r"(cnt), [r] "=&r"(r)
+		     : PCPU__X86_IN, [a] "r"(a), [item] "r"(item)
+		     : "memory", "cc" : slow);
+	*res = (int)r;
+	return 1;
+slow:
+	return 0;
+}
+#elif PERCPU_SMP && PERCPU_ARCH_RSEQ && defined(__aarch64__)
+static inline __attribute__((always_inline)) int
+pcpu_arch_stack_pop(uintptr_t a, uintptr_t *item, int *res)
+{
+	PCPU__A64_LOCALS;
+	uint64_t cnt, r, it;
+
+	__asm__ volatile goto(PCPU__A64_ENTER
+		     "ldr %w[cnt], [%[off]]\n\t"
+		     "mov %w[r], #0\n\t"
+		     "cbz %w[cnt], 2f\n\t"
+		     "ldr %[it], [%[off], %[cnt], lsl #3]\n\t"
+		     "sub %w[cnt], %w[cnt], #1\n\t"
+		     "mov %w[r], #1\n\t"
+		     "str %w[cnt], [%[off]]\n\t"
+		     PCPU__A64_EXIT
+		     : PCPU__A64_OUT, [cnt] "=&r"(cnt), [r] "=&r"(r), [it] "=&r"(it)
+		     : PCPU__A64_IN, [a] "r"(a)
+		     : "memory", "cc" : slow);
+	if (r)
+		*item = it;
+	*res = (int)r;
+	return 1;
+slow:
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+pcpu_arch_stack_push(uintptr_t a, uintptr_t item, int *res)
+{
+	PCPU__A64_LOCALS;
+	uint64_t cnt, r, t;
+
+	__asm__ volatile goto(PCPU__A64_ENTER
+		     "ldr %w[cnt], [%[off]]\n\t"
+		     "ldr %w[t], [%[off], #4]\n\t"
+		     "mov %w[r], #0\n\t"
+		     "cmp %w[cnt], %w[t]\n\t"
+		     "b.hs 2f\n\t"
+		     "add %[t], %[off], %[cnt], lsl #3\n\t"
+		     "str %[item], [%[t], #8]\n\t"
+		     "add %w[cnt], %w[cnt], #1\n\t"
+		     "mov %w[r], #1\n\t"
+		     "str %w[cnt], [%[off]]\n\t"
+		     PCPU__A64_EXIT
+		     : PCPU__A64_OUT, [cnt] "=&r"(cnt), [r] "=&r"(r), [t] "=&r"(t)
+		     : PCPU__A64_IN, [a] "r"(a), [item] "r"(item)
+		     : "memory", "cc" : slow);
+	*res = (int)r;
+	return 1;
+slow:
+	return 0;
+}
+#else
+static inline int pcpu_arch_stack_pop(uintptr_t a, uintptr_t *item, int *res)
+{
+	(void)a, (void)item, (void)res;
+	return 0;
+}
+static inline int pcpu_arch_stack_push(uintptr_t a, uintptr_t item, int *res)
+{
+	(void)a, (void)item, (void)res;
+	return 0;
+}
+#endif
+
+/* stack: a translated per-CPU address (percpu__addr() already applied). */
+static inline int pcpu_stack_pop(uintptr_t stack, uintptr_t *item)
+{
+#if PERCPU_SMP && PERCPU_ARCH_RSEQ
+	for (;;) {
+		int m = pcpu__mode(), res;
+
+		if (m == PERCPU__MODE_RSEQ) {
+			if (pcpu_arch_stack_pop(stack, item, &res))
+				return res;
+		} else if (m != PERCPU__MODE_NONE) {
+			return -1;
+		}
+		percpu__slowpath();
+	}
+#else
+	(void)stack, (void)item;
+	return -1;
+#endif
+}
+
+static inline int pcpu_stack_push(uintptr_t stack, uintptr_t item)
+{
+#if PERCPU_SMP && PERCPU_ARCH_RSEQ
+	for (;;) {
+		int m = pcpu__mode(), res;
+
+		if (m == PERCPU__MODE_RSEQ) {
+			if (pcpu_arch_stack_push(stack, item, &res))
+				return res;
+		} else if (m != PERCPU__MODE_NONE) {
+			return -1;
+		}
+		percpu__slowpath();
+	}
+#else
+	(void)stack, (void)item;
+	return -1;
+#endif
+}
+
+#endif

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fast path's mode: rseq critical sections, or atomics on the current
+ * CPU's slot where rseq is absent.
+ *
+ * rseq area: glibc's (2.35+) when it registered one (__rseq_size > 0);
+ * where glibc is present but did not register, our own per-thread area,
+ * registered lazily from the slow path.  GLIBC_TUNABLES=glibc.pthread.rseq=0
+ * is the user saying "no rseq": respected (atomic mode).
+ *
+ * Mixed modes: a thread that cannot use rseq while others do (its
+ * registration failed, or it runs on a CPU the tables do not cover)
+ * switches the whole process to the fallback for good.  A plain rseq
+ * store racing an atomic on the same slot would lose updates, so the
+ * switch publishes nr_index = 0, then membarrier(PRIVATE_EXPEDITED_RSEQ)
+ * aborts every critical section in flight (they re-read nr_index and
+ * leave), and only then lets atomics run (mode = ATOMIC).  rseq mode is
+ * never chosen where that membarrier command cannot be registered: the
+ * switch would have no way to stop sections in flight.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include <percpu/ops.h>
+
+#define PCPU_EXPORT __attribute__((visibility("default")))
+
+_Static_assert(PERCPU__MODE_NONE == PCPU_MODE_NONE && PERCPU__MODE_RSEQ == PCPU_MODE_RSEQ &&
+	       PERCPU__MODE_ATOMIC == PCPU_MODE_ATOMIC && PERCPU__MODE_UP == PCPU_MODE_UP,
+	       "ops.h mode values");
+
+#ifndef AT_RSEQ_FEATURE_SIZE
+#define AT_RSEQ_FEATURE_SIZE 27
+#endif
+#define RSEQ_OFF_CPU_ID 4
+#define RSEQ_OFF_RSEQ_CS 8
+#define RSEQ_OFF_MM_CID 24
+#define RSEQ_FLAG_UNREGISTER 1
+
+/* glibc 2.35+; weak so that older C libraries still link. */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+/* The kernel's struct rseq (ABI; only rseq_cs is ever written by us). */
+struct pcpu_rseq_area {
+	uint32_t cpu_id_start;
+	uint32_t cpu_id;
+	uint64_t rseq_cs;
+	uint32_t flags;
+	uint32_t node_id;
+	uint32_t mm_cid;
+	uint32_t pad;
+} __attribute__((aligned(32)));
+
+/*
+ * Our own area.  cpu_id and mm_cid start at -1 so that a thread that has
+ * not registered yet fails the index check and reaches the slow path.
+ */
+static __thread struct pcpu_rseq_area pcpu_own_area
+	__attribute__((tls_model("initial-exec"))) = {
+	.cpu_id = (uint32_t)-1, .mm_cid = (uint32_t)-1,
+};
+static __thread int pcpu_own_state;	/* 0 not yet, 1 registered, -1 failed */
+
+enum pcpu_area { AREA_NONE, AREA_GLIBC, AREA_OWN };
+
+static enum pcpu_area pcpu_area;
+static long pcpu_area_tp_off;		/* thread pointer -> the area */
+static int pcpu_target_mode = PCPU_MODE_NONE;	/* published by the slow path */
+static enum percpu_index_mode pcpu_index;
+static bool pcpu_membarrier_ok;
+static pthread_key_t pcpu_own_key;
+static pthread_mutex_t pcpu_switch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#if PERCPU_SMP
+static inline char *pcpu_tp(void)
+{
+	char *tp;
+
+# if defined(__x86_64__)
+	__asm__("movq %%fs:0, %0" : "=r"(tp));	/* the TCB points at itself */
+# elif defined(__aarch64__)
+	__asm__("mrs %0, tpidr_el0" : "=r"(tp));
+# else
+	tp = __builtin_thread_pointer();
+# endif
+	return tp;
+}
+#endif
+
+static long pcpu_tp_off(const void *p)
+{
+#if PERCPU_SMP
+	return (long)((const char *)p - pcpu_tp());
+#else
+	(void)p;
+	return 0;
+#endif
+}
+
+static int pcpu_rseq_syscall(void *area, int flags)
+{
+#if PERCPU_ARCH_RSEQ && defined(SYS_rseq)
+	return (int)syscall(SYS_rseq, area, sizeof(struct pcpu_rseq_area), flags,
+			    PERCPU_RSEQ_SIG);
+#else
+	(void)area, (void)flags;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* At thread exit: give the area back before its memory goes. */
+static void pcpu_own_unregister(void *unused)
+{
+	(void)unused;
+	if (pcpu_own_state == 1 && !pcpu_rseq_syscall(&pcpu_own_area, RSEQ_FLAG_UNREGISTER)) {
+		pcpu_own_state = 0;
+		/* The kernel resets mm_cid to 0, a valid index: make it invalid again. */
+		__atomic_store_n(&pcpu_own_area.mm_cid, (uint32_t)-1, __ATOMIC_RELAXED);
+	}
+}
+
+static int pcpu_own_register(void)
+{
+	if (pcpu_own_state)
+		return pcpu_own_state > 0 ? 0 : -1;
+	if (pcpu_rseq_syscall(&pcpu_own_area, 0)) {
+		pcpu_own_state = -1;
+		return -1;
+	}
+	pcpu_own_state = 1;
+	pthread_setspecific(pcpu_own_key, (void *)1);
+	return 0;
+}
+
+static bool glibc_rseq_disabled_by_user(void)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+	const char *key = "glibc.pthread.rseq=0";
+
+	for (const char *s = t; s && (s = strstr(s, key)); s += strlen(key)) {
+		char end = s[strlen(key)];
+
+		if ((s == t || s[-1] == ':') && (end == 0 || end == ':'))
+			return true;
+	}
+	return false;
+}
+
+static int pcpu_membarrier(int cmd)
+{
+	return (int)syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static const char *choose_area(const struct percpu_config *cfg)
+{
+	const char *env = getenv("PERCPU_FASTPATH");
+
+	if (cfg->fastpath == PERCPU_FASTPATH_ATOMIC || (env && !strcmp(env, "atomic")))
+		return "atomic mode requested";
+	if (!PERCPU_ARCH_RSEQ)
+		return "no rseq critical sections for this architecture";
+	if (&__rseq_size && __rseq_size > 0) {
+		pcpu_area = AREA_GLIBC;
+		pcpu_area_tp_off = (long)__rseq_offset;
+		return NULL;
+	}
+	/* PERCPU_RSEQ=own: a test hook that registers our area despite the tunable. */
+	env = getenv("PERCPU_RSEQ");
+	if (&__rseq_size && glibc_rseq_disabled_by_user() && !(env && !strcmp(env, "own")))
+		return "glibc.pthread.rseq=0";
+	if (pthread_key_create(&pcpu_own_key, pcpu_own_unregister))
+		return "no thread key";
+	if (pcpu_own_register()) {
+		pthread_key_delete(pcpu_own_key);
+		return "rseq registration failed";
+	}
+	pcpu_area = AREA_OWN;
+	pcpu_area_tp_off = pcpu_tp_off(&pcpu_own_area);
+	return NULL;
+}
+
+/* A table of n entries, or NULL. */
+static intptr_t *table(size_t n)
+{
+	return calloc(n ? n : 1, sizeof(intptr_t));
+}
+
+int pcpu_fastpath_init(const struct percpu_config *cfg, const struct percpu_layout *l,
+		       const intptr_t *cpu_offset)
+{
+	struct percpu_hot *h = &percpu_hot;
+	unsigned int n = l->nr_cpu_ids, first = n, nr_index = n, k = 0;
+	intptr_t *by_cpu, *by_cid;
+	const char *why;
+
+	if (!PERCPU_SMP || l->up) {
+		pcpu_index = PERCPU_INDEX_CPU;
+		h->mode = PCPU_MODE_UP;
+		pcpu_target_mode = PCPU_MODE_UP;
+		return 0;
+	}
+	by_cpu = table(n);
+	by_cid = table(l->nr_possible);
+	if (!by_cpu || !by_cid) {
+		free(by_cpu);
+		free(by_cid);
+		return -1;
+	}
+	for (unsigned int c = 0; c < n; c++) {
+		if (l->unit_map[c] < 0)
+			continue;
+		if (first == n)
+			first = c;
+		by_cpu[c] = cpu_offset[c];
+		by_cid[k++] = cpu_offset[c];
+	}
+	/*
+	 * Ids below nr_cpu_ids that are not possible (sparse or simulated
+	 * topologies) borrow the first possible CPU's unit: fine for atomics,
+	 * not for rseq, so rseq covers only the ids below the first hole that
+	 * this process can actually run on.
+	 */
+	cpu_set_t *run = CPU_ALLOC(n);
+	size_t runsz = CPU_ALLOC_SIZE(n);
+	if (run && sched_getaffinity(0, runsz, run))
+		CPU_FREE(run), run = NULL;
+	for (unsigned int c = 0; c < n; c++) {
+		if (l->unit_map[c] >= 0)
+			continue;
+		by_cpu[c] = cpu_offset[first];
+		if ((!run || CPU_ISSET_S(c, runsz, run)) && c < nr_index)
+			nr_index = c;
+	}
+	if (run)
+		CPU_FREE(run);
+
+	why = choose_area(cfg);
+	if (!why) {
+		if (pcpu_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ) == 0)
+			pcpu_membarrier_ok = true;
+		else
+			why = "membarrier(PRIVATE_EXPEDITED_RSEQ) unavailable";
+	}
+	pcpu_index = PERCPU_INDEX_CPU;
+	if (!why && cfg->index_mode == PERCPU_INDEX_MM_CID &&
+	    getauxval(AT_RSEQ_FEATURE_SIZE) >= RSEQ_OFF_MM_CID + 4)
+		pcpu_index = PERCPU_INDEX_MM_CID;
+
+	if (why) {
+		/* The area stays readable for the fallback's index when registered. */
+		h->rseq_index_tp_off = pcpu_area == AREA_GLIBC ?
+			pcpu_area_tp_off + RSEQ_OFF_CPU_ID : 0;
+		pcpu_area = pcpu_area == AREA_GLIBC ? AREA_GLIBC : AREA_NONE;
+		h->index_offset = by_cpu;
+		h->nr_atomic_index = n;
+		h->nr_index = 0;
+		free(by_cid);
+		pcpu_target_mode = PCPU_MODE_ATOMIC;
+		if (getenv("PERCPU_DEBUG"))
+			pcpu_msg("fast path: atomic (%s)", why);
+		return 0;
+	}
+	h->rseq_cs_tp_off = pcpu_area_tp_off + RSEQ_OFF_RSEQ_CS;
+	if (pcpu_index == PERCPU_INDEX_MM_CID) {
+		/* cids are dense: the k-th possible CPU's unit serves cid k. */
+		h->rseq_index_tp_off = pcpu_area_tp_off + RSEQ_OFF_MM_CID;
+		h->index_offset = by_cid;
+		h->nr_index = l->nr_possible;
+		h->nr_atomic_index = l->nr_possible;
+		free(by_cpu);
+	} else {
+		h->rseq_index_tp_off = pcpu_area_tp_off + RSEQ_OFF_CPU_ID;
+		h->index_offset = by_cpu;
+		h->nr_index = nr_index;
+		h->nr_atomic_index = n;
+		free(by_cid);
+	}
+	pcpu_target_mode = PCPU_MODE_RSEQ;
+	return 0;
+}
+
+void pcpu_force_atomic_mode(const char *why)
+{
+	pthread_mutex_lock(&pcpu_switch_lock);
+	if (__atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE) == PCPU_MODE_RSEQ) {
+		__atomic_store_n(&percpu_hot.nr_index, 0, __ATOMIC_RELEASE);
+		/*
+		 * After this returns no critical section that saw the old
+		 * nr_index can still commit: each was aborted and retries.
+		 */
+		if (!pcpu_membarrier_ok || pcpu_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)) {
+			pcpu_msg("cannot stop rseq critical sections (%s); aborting",
+				 strerror(errno));
+			abort();
+		}
+		__atomic_store_n(&pcpu_target_mode, PCPU_MODE_ATOMIC, __ATOMIC_RELEASE);
+		if (__atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) != PCPU_MODE_NONE)
+			__atomic_store_n(&percpu_hot.mode, PCPU_MODE_ATOMIC, __ATOMIC_RELEASE);
+		if (why)
+			pcpu_msg("switching this_cpu operations to atomics: %s", why);
+	}
+	pthread_mutex_unlock(&pcpu_switch_lock);
+}
+
+PCPU_EXPORT unsigned int pcpu_current_index(void)
+{
+	const struct percpu_hot *h = &percpu_hot;
+	unsigned int n = h->nr_atomic_index, i;
+	int cpu;
+
+#if PERCPU_SMP
+	if (h->rseq_index_tp_off) {
+		i = pcpu_arch_tp_u32(h->rseq_index_tp_off);
+		if (i < n)
+			return i;
+	}
+#endif
+	if (n <= 1)
+		return 0;
+	cpu = sched_getcpu();
+	i = cpu < 0 ? 0 : (unsigned int)cpu;
+	return i < n ? i : i % n;
+}
+
+PCPU_EXPORT void percpu__slowpath(void)
+{
+	struct percpu_hot *h = &percpu_hot;
+	int m;
+
+	if (!__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE)) {
+		if (percpu_setup(NULL) || !__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE)) {
+			pcpu_msg("this_cpu operation before a successful setup; aborting");
+			abort();
+		}
+	}
+	m = __atomic_load_n(&h->mode, __ATOMIC_ACQUIRE);
+	if (m == PCPU_MODE_NONE) {
+		/*
+		 * First use after setup: open the fast path now that setup
+		 * has published everything (ready), never before.
+		 */
+		int none = PCPU_MODE_NONE;
+		int t = __atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE);
+
+		__atomic_compare_exchange_n(&h->mode, &none, t, false, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED);
+		return;
+	}
+	if (m != PCPU_MODE_RSEQ)
+		return;
+#if PERCPU_SMP
+	if (__atomic_load_n(&h->nr_index, __ATOMIC_ACQUIRE) == 0) {
+		/* A switch is under way: wait until it is complete. */
+		pcpu_force_atomic_mode(NULL);
+		return;
+	}
+	if (pcpu_area == AREA_OWN && pcpu_own_state == 0) {
+		if (!pcpu_own_register())
+			return;
+		pcpu_force_atomic_mode("a thread cannot register rseq");
+		return;
+	}
+	uint32_t i = pcpu_arch_tp_u32(h->rseq_index_tp_off);
+	if (i < __atomic_load_n(&h->nr_index, __ATOMIC_RELAXED))
+		return;		/* the index changed meanwhile: retry */
+	if ((int32_t)pcpu_arch_tp_u32(pcpu_area_tp_off + RSEQ_OFF_CPU_ID) < 0) {
+		pcpu_force_atomic_mode("a thread runs without rseq");
+		return;
+	}
+	char why[64];
+	snprintf(why, sizeof(why), "%s %u beyond the tables",
+		 pcpu_index == PERCPU_INDEX_MM_CID ? "mm_cid" : "CPU", i);
+	pcpu_force_atomic_mode(why);
+#endif
+}
+
+PCPU_EXPORT int percpu_current_cpu(void)
+{
+#if PERCPU_SMP
+	if (pcpu_area != AREA_NONE && (pcpu_area == AREA_GLIBC || pcpu_own_state == 1)) {
+		int32_t c = (int32_t)pcpu_arch_tp_u32(pcpu_area_tp_off + RSEQ_OFF_CPU_ID);
+
+		if (c >= 0)
+			return c;
+	}
+#endif
+	return sched_getcpu();
+}
+
+PCPU_EXPORT const char *percpu_mode_name(void)
+{
+	int m = __atomic_load_n(&percpu_hot.mode, __ATOMIC_ACQUIRE);
+
+	if (m == PCPU_MODE_NONE && __atomic_load_n(&percpu_hot.ready, __ATOMIC_ACQUIRE))
+		m = __atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE);
+	switch (m) {
+	case PCPU_MODE_RSEQ:
+		return "rseq";
+	case PCPU_MODE_ATOMIC:
+		return "atomic";
+	case PCPU_MODE_UP:
+		return "up";
+	default:
+		return "none";
+	}
+}
+
+PCPU_EXPORT enum percpu_index_mode percpu_index_mode(void)
+{
+	return pcpu_index;
+}
+
+/* Whether the calling thread has an rseq area registered with the kernel. */
+PCPU_EXPORT int percpu_rseq_registered(void)
+{
+#if PERCPU_SMP
+	if (pcpu_area == AREA_GLIBC)
+		return (int32_t)pcpu_arch_tp_u32(pcpu_area_tp_off + RSEQ_OFF_CPU_ID) >= 0;
+	if (pcpu_area == AREA_OWN)
+		return pcpu_own_state == 1;
+	if (&__rseq_size && __rseq_size > 0)
+		return 1;
+#endif
+	return 0;
+}
