@@ -31,6 +31,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -678,12 +679,14 @@ size_t percpu_max_alloc_size(void)
 	return pcpu_ensure_setup() ? 0 : pcpu.layout->unit_size;
 }
 
-static bool valid_request(size_t size, size_t align)
+static bool valid_request(size_t size, size_t align, int flags)
 {
 	if (size && size <= pcpu.layout->unit_size && align && align <= PCPU_PAGE_SIZE &&
 	    !(align & (align - 1)))
 		return true;
-	if (!__atomic_exchange_n(&warned_illegal, true, __ATOMIC_RELAXED))
+	/* As the kernel's do_warn: NOWARN silences this warning too. */
+	if (!(flags & PCPU_ALLOC_NOWARN) &&
+	    !__atomic_exchange_n(&warned_illegal, true, __ATOMIC_RELAXED))
 		pcpu_msg("illegal size (%zu) or align (%zu) for percpu allocation", size, align);
 	errno = EINVAL;
 	return false;
@@ -727,7 +730,7 @@ static void *alloc_checked(size_t size, size_t align, int flags)
 {
 	if (pcpu_ensure_setup())
 		return NULL;
-	if (!valid_request(size, align))
+	if (!valid_request(size, align, flags))
 		return NULL;
 	return pcpu_alloc_area(size, align, flags);
 }
@@ -872,10 +875,54 @@ static void balance(bool all)
 	}
 }
 
+/*
+ * Empties every CPU's object cache into the chunks.  Only code running on
+ * a CPU may touch that CPU's stacks, so the calling thread visits each CPU
+ * that holds cached objects and pops them there; its affinity is restored.
+ * (A CPU it may not run on keeps its cache; mm_cid caches are per id.)
+ */
+static void drain_caches(void)
+{
+	const struct percpu_layout *l = pcpu.layout;
+	unsigned int n = l->nr_cpu_ids;
+	size_t setsize = CPU_ALLOC_SIZE(n);
+	cpu_set_t *saved = CPU_ALLOC(n), *one = CPU_ALLOC(n);
+
+	if (!cache_ptr || percpu_index_mode() != PERCPU_INDEX_CPU || !saved || !one ||
+	    pthread_getaffinity_np(pthread_self(), setsize, saved))
+		goto out;
+	for (unsigned int cpu = 0; cpu < n; cpu++) {
+		bool cached = false;
+		if (l->unit_map[cpu] < 0)
+			continue;
+		for (int cls = 0; cls < PCPU_NR_CLASSES && !cached; cls++) {
+			const struct pcpu_stack *s = pcpu_cpu_addr(stack_of(cls), cpu);
+			cached = __atomic_load_n(&s->count, __ATOMIC_RELAXED) != 0;
+		}
+		CPU_ZERO_S(setsize, one);
+		CPU_SET_S(cpu, setsize, one);
+		if (!cached || pthread_setaffinity_np(pthread_self(), setsize, one))
+			continue;
+		for (int cls = 0; cls < PCPU_NR_CLASSES; cls++) {
+			uintptr_t objs[PCPU_CACHE_CAP];
+			int got = 0;
+			while (got < PCPU_CACHE_CAP && pcpu_stack_pop(stack_of(cls), &objs[got]) == 1)
+				got++;
+			if (got)
+				free_to_chunks(objs, got);
+		}
+	}
+	pthread_setaffinity_np(pthread_self(), setsize, saved);
+out:
+	CPU_FREE(saved);
+	CPU_FREE(one);
+}
+
 void percpu_balance(void)
 {
 	if (!percpu_is_setup())
 		return;
+	drain_caches();
 	pthread_mutex_lock(&pcpu_alloc_mutex);
 	balance(true);
 	pthread_mutex_unlock(&pcpu_alloc_mutex);

@@ -189,9 +189,10 @@ struct pcpu_state {
 extern struct pcpu_state pcpu;
 
 /* Sets up with defaults if nothing did yet: 0, or -1 with errno. */
+int pcpu_setup_auto(void);
 static inline int pcpu_ensure_setup(void)
 {
-	return __builtin_expect(percpu_hot.ready, 1) ? 0 : percpu_setup(NULL);
+	return __builtin_expect(percpu_hot.ready, 1) ? 0 : pcpu_setup_auto();
 }
 
 /* Per-CPU pointer of offset off in chunk index idx, and back. */

@@ -64,6 +64,9 @@ int pcpu_parse_size(const char *s, size_t *out)
 	return 0;
 }
 
+static void apply_size_defaults(struct percpu_config *cfg);
+static const char *config_error(const struct percpu_config *cfg);
+
 /* A configuration from the environment; malformed values are reported and ignored. */
 static void config_from_env(struct percpu_config *cfg)
 {
@@ -78,9 +81,26 @@ static void config_from_env(struct percpu_config *cfg)
 	cfg->cpus = getenv("PERCPU_CPUS");
 	cfg->nodes = getenv("PERCPU_NODES");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t *field = (size_t *)((char *)cfg + sizes[i].off);
+		struct percpu_config probe;
+		const char *bad = NULL;
+
 		v = getenv(sizes[i].var);
-		if (v && pcpu_parse_size(v, (size_t *)((char *)cfg + sizes[i].off)))
-			pcpu_msg("%s: invalid size '%s', using the default", sizes[i].var, v);
+		if (!v)
+			continue;
+		if (pcpu_parse_size(v, field)) {
+			bad = "not a size";
+		} else {
+			/* Judge this value alone, the others at their defaults. */
+			percpu_config_default(&probe);
+			apply_size_defaults(&probe);
+			*(size_t *)((char *)&probe + sizes[i].off) = *field;
+			bad = config_error(&probe);
+		}
+		if (bad) {
+			pcpu_msg("%s: invalid value '%s': %s; using the default", sizes[i].var, v, bad);
+			*field = PERCPU_SIZE_DEFAULT;
+		}
 	}
 	v = getenv("PERCPU_INDEX");
 	if (v && !strcmp(v, "mm_cid"))
@@ -92,6 +112,22 @@ static void config_from_env(struct percpu_config *cfg)
 		cfg->fastpath = PERCPU_FASTPATH_ATOMIC;
 	else if (v && strcmp(v, "auto"))
 		pcpu_msg("PERCPU_FASTPATH: invalid value '%s' (auto or atomic), using auto", v);
+}
+
+/* The kernel's constraints on the sizes; NULL if cfg is acceptable. */
+static const char *config_error(const struct percpu_config *cfg)
+{
+	if (cfg->atom_size < PCPU_PAGE_SIZE || (cfg->atom_size & (cfg->atom_size - 1)))
+		return "atom size must be a power of two of at least a page";
+	if (cfg->reserved_size % 4)
+		return "reserved size must be a multiple of 4";
+	if (cfg->reserved_size > ((size_t)1 << 30) || cfg->dynamic_size > ((size_t)1 << 30))
+		return "reserved and dynamic sizes are limited to 1 GiB";
+	if (cfg->index_mode != PERCPU_INDEX_CPU && cfg->index_mode != PERCPU_INDEX_MM_CID)
+		return "unknown index mode";
+	if (cfg->fastpath != PERCPU_FASTPATH_AUTO && cfg->fastpath != PERCPU_FASTPATH_ATOMIC)
+		return "unknown fast path";
+	return NULL;
 }
 
 static void apply_size_defaults(struct percpu_config *cfg)
@@ -271,8 +307,16 @@ static int do_setup(struct percpu_config *cfg, bool from_env)
 	char err[256] = "";
 	const char *what = "out of memory";
 
-	if (read_topology(cfg, from_env))
+	if (!PERCPU_SMP) {
+		/* CONFIG_SMP=n: one CPU, one node, one unit. */
+		struct percpu_config up = *cfg;
+		up.cpus = "0";
+		up.nodes = NULL;
+		if (read_topology(&up, false))
+			goto fail;
+	} else if (read_topology(cfg, from_env)) {
 		goto fail;
+	}
 	find_static_section();
 	if (PERCPU_SMP) {
 		pcpu.layout = pcpu_build_alloc_info(&pcpu.topo, pcpu.static_size,
@@ -330,13 +374,14 @@ int percpu_setup(const struct percpu_config *user)
 		config_from_env(&cfg);
 	apply_size_defaults(&cfg);
 
-	pthread_mutex_lock(&setup_lock);
-	if (!percpu_hot.ready && from_env && setup_failed_reported) {
-		/* The automatic setup failed and said why once; do not repeat. */
-		errno = ENOMEM;
-		rc = -1;
-		goto out;
+	const char *bad = config_error(&cfg);
+	if (bad) {
+		pcpu_msg("percpu_setup: invalid configuration: %s", bad);
+		errno = EINVAL;
+		return -1;
 	}
+
+	pthread_mutex_lock(&setup_lock);
 	if (percpu_hot.ready) {
 		if (!from_env && !same_config(&cfg, &pcpu.cfg)) {
 			errno = EBUSY;
@@ -360,6 +405,16 @@ int percpu_setup(const struct percpu_config *user)
 out:
 	pthread_mutex_unlock(&setup_lock);
 	return rc;
+}
+
+int pcpu_setup_auto(void)
+{
+	/* The automatic setup failed and said why once: do not repeat it on every use. */
+	if (__atomic_load_n(&setup_failed_reported, __ATOMIC_RELAXED)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return percpu_setup(NULL);
 }
 
 int percpu_is_setup(void)

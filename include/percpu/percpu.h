@@ -42,9 +42,11 @@ extern "C" {
 # ifdef __CHECKER__
 #  define __percpu __attribute__((noderef, address_space(__percpu)))
 #  define __percpu_force __attribute__((force))
+#  define __percpu_kernel __attribute__((address_space(0)))
 # else
 #  define __percpu
 #  define __percpu_force
+#  define __percpu_kernel
 # endif
 #endif
 
@@ -231,8 +233,10 @@ __attribute__((weak, visibility("hidden"))) void percpu__auto_setup_ctor(void)
 #endif
 
 /* CPU cpu's copy of *p.  cpu must be possible. */
-#define percpu_ptr(p, cpu) \
-	((__typeof__(*(p)) *)(percpu__addr(p) + percpu_cpu_offset[(cpu)]))
+#define percpu_ptr(p, cpu)						\
+	((__typeof__(*(p)) __percpu_kernel __percpu_force *)			\
+	 (percpu__addr((const volatile void __percpu_force *)(p)) +		\
+	  percpu_cpu_offset[(cpu)]))
 
 /* ---- static per-CPU variables ------------------------------------------ */
 
