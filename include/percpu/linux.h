@@ -166,4 +166,7 @@ static inline void __percpu *__alloc_percpu_gfp(size_t size, size_t align, gfp_t
 #define raw_cpu_cmpxchg(pcp, o, n)	this_cpu_cmpxchg(pcp, o, n)
 #define raw_cpu_try_cmpxchg(pcp, po, n)	this_cpu_try_cmpxchg(pcp, po, n)
 
+#include <percpu/counter.h>
+#include <percpu/ref.h>
+
 #endif /* PERCPU_LINUX_H */

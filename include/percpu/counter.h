@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * percpu_counter: the kernel's scalable approximate counter.
+ *
+ *   struct percpu_counter c;
+ *   percpu_counter_init(&c, 0, 0);
+ *   percpu_counter_inc(&c);                 (one rseq operation, no lock)
+ *   s64 approx = percpu_counter_read(&c);   (lock-free, approximate)
+ *   s64 exact = percpu_counter_sum(&c);     (exact once writers are quiet)
+ *   percpu_counter_destroy(&c);
+ *
+ * A global s64 count, under a lock, plus one s32 delta per possible CPU.
+ * An add goes to the current CPU's delta; a CPU whose delta would reach
+ * +-batch folds it into count under the lock instead.
+ *
+ * Error bound: every CPU's delta stays strictly within (-batch, batch)
+ * (an add that would leave it there folds instead, under the lock).  A
+ * fold takes its CPU's delta out of the slot and then adds it to count;
+ * in between (a few instructions, under the lock, so at most one fold at
+ * a time) that CPU's slot can refill.  So while writers use batch b:
+ *
+ *	|percpu_counter_read() - exact| < b * (nr_possible_cpus + 1)
+ *
+ * (percpu_counter_error_bound(b)), where "exact" counts every add that
+ * has returned and none that has not started; an add in progress may be
+ * counted or not.  The kernel's b * nr_cpus has no "+ 1" because it folds
+ * with interrupts off; a thread can be preempted in that window.  With
+ * the default batch: b = percpu_counter_batch = max(32, 2 x online CPUs),
+ * computed once at first use.
+ *
+ * percpu_counter_sum() reads count and every CPU's delta under the lock:
+ * exact once writers are quiet; with writers running, within the same
+ * bound of the value at some instant of the call.
+ *
+ * The kernel's names are these same names (<percpu/linux.h> adds only
+ * percpu_counter_batch as a variable-like name).
+ */
+#ifndef PERCPU_COUNTER_H
+#define PERCPU_COUNTER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <percpu/percpu.h>
+#include <percpu/ops.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default)
+
+struct percpu_counter {
+	pthread_mutex_t lock;		/* serializes folds into count, sum, set */
+	int64_t count;			/* s64: written under lock, read lock-free */
+	int32_t __percpu *counters;	/* s32 per-CPU deltas; NULL when not initialized */
+};
+
+/*
+ * Initializes nr_counters counters fbc[0..nr_counters-1] to amount, with
+ * one per-CPU allocation shared by all of them (the kernel's init_many).
+ * gfp: the kernel's allocation flags (as <percpu/linux.h> defines them);
+ * 0 means GFP_KERNEL (may block).  Returns 0, or -ENOMEM (nothing is
+ * allocated then, every counter stays uninitialized).
+ */
+int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amount, unsigned int gfp,
+			     uint32_t nr_counters);
+/* Destroys counters set up by one percpu_counter_init_many() call. */
+void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_t nr_counters);
+
+static inline int percpu_counter_init(struct percpu_counter *fbc, int64_t amount,
+				      unsigned int gfp)
+{
+	return percpu_counter_init_many(fbc, amount, gfp, 1);
+}
+
+static inline void percpu_counter_destroy(struct percpu_counter *fbc)
+{
+	percpu_counter_destroy_many(fbc, 1);
+}
+
+static inline bool percpu_counter_initialized(struct percpu_counter *fbc)
+{
+	return __atomic_load_n(&fbc->counters, __ATOMIC_RELAXED) != NULL;
+}
+
+/* Sets the counter to amount; exact only when no add runs concurrently. */
+void percpu_counter_set(struct percpu_counter *fbc, int64_t amount);
+/* count + every CPU's delta, under the lock. */
+int64_t __percpu_counter_sum(struct percpu_counter *fbc);
+/*
+ * Compares the counter with rhs: -1, 0 or 1.  Uses the lock-free read
+ * when it differs from rhs by more than percpu_counter_error_bound(batch)
+ * (the sign cannot be wrong then), the exact sum otherwise.
+ */
+int __percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs, int32_t batch);
+/*
+ * Adds amount only if the result stays <= limit (for amount > 0; an
+ * amount <= 0 always succeeds, like the kernel).  Returns whether it
+ * added.  Uses the exact sum when the lock-free view is too close.
+ */
+bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit, int64_t amount,
+				  int32_t batch);
+
+/* The slow path of add: this CPU's delta + amount go into count, under the lock. */
+void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount);
+/* Computes the default batch (first use). */
+int32_t percpu_counter__batch_init(void);
+extern int32_t percpu_counter__batch;
+
+/* max(32, 2 x online CPUs), computed once. */
+static inline int32_t percpu_counter_default_batch(void)
+{
+	int32_t b = __atomic_load_n(&percpu_counter__batch, __ATOMIC_RELAXED);
+
+	return pcpu__likely(b) ? b : percpu_counter__batch_init();
+}
+
+/*
+ * The fast path: one compare-and-exchange on this CPU's delta, committed
+ * only if the new delta stays within (-batch, batch); that is what keeps
+ * the error bound above exact.  A migration between the read and the
+ * cmpxchg only makes the cmpxchg fail (it compares against the new CPU's
+ * delta), and the loop retries with that value.  A plain add_return
+ * would be a little cheaper but lets a preempted writer leave a delta
+ * past the batch until it folds, which breaks the bound.
+ */
+static inline void percpu_counter_add_batch(struct percpu_counter *fbc, int64_t amount,
+					    int32_t batch)
+{
+	if (pcpu__likely(amount < batch && amount > -(int64_t)batch)) {
+		int32_t a = (int32_t)amount;
+		int32_t v = percpu_this_read(fbc->counters);
+
+		for (;;) {
+			int64_t n = (int64_t)v + a;
+
+			if (pcpu__unlikely(n >= batch || n <= -(int64_t)batch))
+				break;
+			if (pcpu__likely(percpu_this_try_cmpxchg(fbc->counters, &v, (int32_t)n)))
+				return;
+		}
+	}
+	percpu_counter__fold(fbc, amount);
+}
+
+static inline void percpu_counter_add(struct percpu_counter *fbc, int64_t amount)
+{
+	percpu_counter_add_batch(fbc, amount, percpu_counter_default_batch());
+}
+
+static inline void percpu_counter_sub(struct percpu_counter *fbc, int64_t amount)
+{
+	percpu_counter_add(fbc, -amount);
+}
+
+static inline void percpu_counter_inc(struct percpu_counter *fbc)
+{
+	percpu_counter_add(fbc, 1);
+}
+
+static inline void percpu_counter_dec(struct percpu_counter *fbc)
+{
+	percpu_counter_add(fbc, -1);
+}
+
+/* Approximate, lock-free: count alone (see the error bound above). */
+static inline int64_t percpu_counter_read(struct percpu_counter *fbc)
+{
+	return __atomic_load_n(&fbc->count, __ATOMIC_RELAXED);
+}
+
+/* The approximate value, never negative (it may be while deltas are pending). */
+static inline int64_t percpu_counter_read_positive(struct percpu_counter *fbc)
+{
+	int64_t v = percpu_counter_read(fbc);
+
+	return v >= 0 ? v : 0;
+}
+
+static inline int64_t percpu_counter_sum(struct percpu_counter *fbc)
+{
+	return __percpu_counter_sum(fbc);
+}
+
+static inline int64_t percpu_counter_sum_positive(struct percpu_counter *fbc)
+{
+	int64_t v = __percpu_counter_sum(fbc);
+
+	return v >= 0 ? v : 0;
+}
+
+static inline int percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs)
+{
+	return __percpu_counter_compare(fbc, rhs, percpu_counter_default_batch());
+}
+
+static inline bool percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
+					      int64_t amount)
+{
+	return __percpu_counter_limited_add(fbc, limit, amount, percpu_counter_default_batch());
+}
+
+/* The error bound of percpu_counter_read() for writers using batch (see above). */
+static inline int64_t percpu_counter_error_bound(int32_t batch)
+{
+	return (int64_t)batch * (percpu_num_possible_cpus() + 1);
+}
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PERCPU_COUNTER_H */
+
+/*
+ * The kernel's names that differ from ours, defined only for users of
+ * <percpu/linux.h> (which includes this header last).  Every function
+ * above already has the kernel's name.
+ */
+#if defined(PERCPU_LINUX_H) && !defined(PERCPU_COUNTER_LINUX_NAMES)
+#define PERCPU_COUNTER_LINUX_NAMES
+/* The kernel's `extern int percpu_counter_batch`, computed at first use. */
+#define percpu_counter_batch	percpu_counter_default_batch()
+#endif

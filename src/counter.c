@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * percpu_counter: the slow paths (see <percpu/counter.h> for the design
+ * and the error bound).  Written from the kernel's documented semantics.
+ *
+ * Exactness: count + sum(deltas) changes only by the amounts added.  The
+ * fast path commits a delta change with one per-CPU cmpxchg; a fold
+ * moves one CPU's whole delta into count with a per-CPU xchg (atomic
+ * against every other operation on that CPU's slot, in rseq and in atomic
+ * mode) and adds it to count under the lock, so sum(), which holds the
+ * same lock, never sees a delta both in its slot and in count.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include <percpu/counter.h>
+
+#define PCPU_EXPORT __attribute__((visibility("default")))
+
+/* The kernel's GFP_KERNEL bits (see <percpu/linux.h>): anything less may not block. */
+#define PCPU_GFP_KERNEL 0xcc0u
+#define PCPU_GFP_NOWARN 0x2000u
+
+PCPU_EXPORT int32_t percpu_counter__batch;
+
+PCPU_EXPORT int32_t percpu_counter__batch_init(void)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	int32_t b;
+
+	if (online < 1)
+		online = 1;
+	b = online > 16 ? (int32_t)pcpu_min(online * 2, 1L << 20) : 32;
+	/* Every caller computes the same value: a plain race is harmless. */
+	__atomic_store_n(&percpu_counter__batch, b, __ATOMIC_RELAXED);
+	return b;
+}
+
+PCPU_EXPORT int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amount,
+					 unsigned int gfp, uint32_t nr_counters)
+{
+	unsigned int flags = 0;
+	int32_t __percpu *base;
+
+	if (!nr_counters)
+		return 0;
+	if (gfp && (gfp & PCPU_GFP_KERNEL) != PCPU_GFP_KERNEL)
+		flags |= PERCPU_ALLOC_F_NOWAIT;
+	if (gfp & PCPU_GFP_NOWARN)
+		flags |= PERCPU_ALLOC_F_NOWARN;
+	/* One allocation for all: the kernel's init_many (zeroed deltas). */
+	base = percpu_alloc_flags((size_t)nr_counters * sizeof(int32_t), _Alignof(int32_t), flags);
+	if (!base)
+		return -ENOMEM;
+	(void)percpu_counter_default_batch();
+	for (uint32_t i = 0; i < nr_counters; i++) {
+		pthread_mutex_init(&fbc[i].lock, NULL);
+		fbc[i].count = amount;
+		/* A per-CPU pointer: element i of every CPU's array. */
+		__atomic_store_n(&fbc[i].counters, base + i, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+PCPU_EXPORT void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_t nr_counters)
+{
+	if (!nr_counters || !fbc[0].counters)
+		return;
+	percpu_free(fbc[0].counters);
+	for (uint32_t i = 0; i < nr_counters; i++) {
+		pthread_mutex_destroy(&fbc[i].lock);
+		fbc[i].counters = NULL;
+	}
+}
+
+/* count += v: count is read lock-free, so the store is atomic. */
+static inline void count_add_locked(struct percpu_counter *fbc, int64_t v)
+{
+	__atomic_store_n(&fbc->count, fbc->count + v, __ATOMIC_RELAXED);
+}
+
+/* This CPU's delta and amount into count; caller holds the lock. */
+static void fold_locked(struct percpu_counter *fbc, int64_t amount)
+{
+	int32_t old = percpu_this_xchg(fbc->counters, 0);
+
+	count_add_locked(fbc, (int64_t)old + amount);
+}
+
+PCPU_EXPORT void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount)
+{
+	pthread_mutex_lock(&fbc->lock);
+	fold_locked(fbc, amount);
+	pthread_mutex_unlock(&fbc->lock);
+}
+
+static int64_t sum_deltas(struct percpu_counter *fbc)
+{
+	int64_t s = 0;
+	unsigned int cpu;
+
+	percpu_for_each_possible_cpu(cpu)
+		s += __atomic_load_n(percpu_ptr(fbc->counters, cpu), __ATOMIC_RELAXED);
+	return s;
+}
+
+PCPU_EXPORT int64_t __percpu_counter_sum(struct percpu_counter *fbc)
+{
+	int64_t ret;
+
+	pthread_mutex_lock(&fbc->lock);
+	ret = fbc->count + sum_deltas(fbc);
+	pthread_mutex_unlock(&fbc->lock);
+	return ret;
+}
+
+PCPU_EXPORT void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
+{
+	unsigned int cpu;
+
+	pthread_mutex_lock(&fbc->lock);
+	/*
+	 * A remote store can race a fast-path commit on that CPU and be
+	 * overwritten: as in the kernel, set is exact only when no add runs.
+	 */
+	percpu_for_each_possible_cpu(cpu)
+		__atomic_store_n(percpu_ptr(fbc->counters, cpu), 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fbc->count, amount, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&fbc->lock);
+}
+
+PCPU_EXPORT int __percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs, int32_t batch)
+{
+	int64_t count = percpu_counter_read(fbc);
+
+	/* |read - exact| < the error bound: beyond it the sign is certain. */
+	if (count - rhs > percpu_counter_error_bound(batch))
+		return 1;
+	if (rhs - count > percpu_counter_error_bound(batch))
+		return -1;
+	count = __percpu_counter_sum(fbc);
+	return count > rhs ? 1 : count < rhs ? -1 : 0;
+}
+
+/*
+ * The kernel's limited_add: amount > 0 is added only if the result stays
+ * <= limit; amount < 0 only if it stays >= limit; 0 always succeeds.
+ */
+PCPU_EXPORT bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
+					      int64_t amount, int32_t batch)
+{
+	int64_t unknown = percpu_counter_error_bound(batch), c;
+	bool good = false;
+
+	if (amount == 0)
+		return true;
+	/*
+	 * Lock-free when even the worst case of the other deltas keeps us on
+	 * the right side: exact-after-add < count + unknown, because the new
+	 * local delta is committed only within (-batch, batch) too.
+	 */
+	if (amount < batch && amount > -(int64_t)batch) {
+		int32_t v = percpu_this_read(fbc->counters);
+
+		for (;;) {
+			int64_t n = (int64_t)v + amount;
+
+			c = percpu_counter_read(fbc);
+			if (n >= batch || n <= -(int64_t)batch)
+				break;
+			if (amount > 0 ? c + unknown > limit : c - unknown < limit)
+				break;
+			if (percpu_this_try_cmpxchg(fbc->counters, &v, (int32_t)n))
+				return true;
+		}
+	}
+
+	pthread_mutex_lock(&fbc->lock);
+	c = fbc->count + amount;
+	if (amount > 0) {
+		if (c - unknown > limit)
+			goto out;
+		good = c + unknown <= limit;
+	} else {
+		if (c + unknown < limit)
+			goto out;
+		good = c - unknown >= limit;
+	}
+	if (!good) {
+		/* Too close to tell from count alone: the exact sum decides. */
+		c += sum_deltas(fbc);
+		good = amount > 0 ? c <= limit : c >= limit;
+	}
+	if (good)
+		fold_locked(fbc, amount);
+out:
+	pthread_mutex_unlock(&fbc->lock);
+	return good;
+}
