@@ -17,9 +17,10 @@
  * In front of the bitmaps sits a per-CPU cache of free objects per size
  * class (4..1024 bytes), itself per-CPU memory whose stacks are pushed
  * and popped with rseq critical sections: an alloc+free pair takes no
- * lock and no atomic read-modify-write but one byte exchange that makes
- * every double free visible.  Cached objects stay allocated in the
- * bitmaps, which remain the source of truth.
+ * lock; one atomic bit flip in the chunk's live map makes every double
+ * free visible.  Cached objects stay allocated in the bitmaps, which
+ * remain the source of truth; an object's class is its size in the
+ * boundary map, so a free needs no size.
  *
  * Every allocation starts as zero on every possible CPU.  A "dirty" bit
  * per 4-byte granule says the granule was handed out since its page was
@@ -45,20 +46,16 @@
 #define PCPU_SLOT_FAIL_THRESHOLD 3
 #define PCPU_EMPTY_POP_PAGES_LOW 2
 #define PCPU_EMPTY_POP_PAGES_HIGH 4
-/* Empty populated pages that make a free run the balance work (not a kernel constant). */
-#define PCPU_BALANCE_TRIGGER 256
+/* Fully free chunks kept before a free destroys them in one batch (ours). */
+#define PCPU_FREE_CHUNKS_TRIGGER 8
 
 /* ---- the object cache ---- */
 #define PCPU_NR_CLASSES 9		/* 4, 8, ... 1024 bytes */
 #define PCPU_MAX_CLASS_SIZE (4u << (PCPU_NR_CLASSES - 1))
-#define PCPU_CACHE_CAP 32		/* objects per class per CPU */
+#define PCPU_CACHE_CAP 64		/* objects per class per CPU */
 #define PCPU_CACHE_BATCH (PCPU_CACHE_CAP / 2)
 #define PCPU_STACK_BYTES (sizeof(struct pcpu_stack) + PCPU_CACHE_CAP * sizeof(uintptr_t))
 
-/* live[] states, one byte per 4-byte granule */
-#define LIVE_NONE 0			/* not the start of a live allocation */
-#define LIVE_PLAIN 0xff			/* live, from the bitmaps */
-/* 1..PCPU_NR_CLASSES: live object of class (state - 1) */
 
 struct pcpu_chunk {
 	struct pcpu_chunk_map map;
@@ -69,7 +66,7 @@ struct pcpu_chunk {
 	bool immutable;			/* the first chunk: never released */
 	bool reserved;			/* the reserved chunk */
 	void *map_mem;			/* the chunk map's memory */
-	uint8_t *live;			/* map.nr_bits entries */
+	unsigned long *live;		/* map.nr_bits bits: starts of live allocations */
 	unsigned long *dirty;		/* map.nr_bits bits: handed out since released */
 };
 
@@ -79,7 +76,8 @@ struct pcpu_chunk {
  */
 struct pcpu_lists {
 	int nr_slots, free_list, to_depopulate, sidelined, nr_lists;
-	struct pcpu_chunk **head;
+	struct pcpu_chunk **head, **tail;
+	unsigned int *count;
 };
 
 static pthread_mutex_t pcpu_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -91,14 +89,11 @@ static struct pcpu_chunk *reserved_chunk;
 static size_t reserved_end;		/* unit offset where chunk 0's dynamic part starts */
 static unsigned int nr_chunks, nr_max_chunks;
 static unsigned int chunks_hi;		/* highest chunk index ever used + 1 */
+static unsigned int chunks_free_hint = 1;	/* no unmapped index below it */
 static int global_empty_pop_pages;
 static uintptr_t cache_ptr;		/* per-CPU pointer of the caches, 0: none */
 
-/* Statistics (under pcpu_lock unless noted). */
-struct pcpu_counts {
-	unsigned long nr_alloc, nr_dealloc;
-};
-static uintptr_t counts_ptr;		/* per-CPU struct pcpu_counts */
+/* Statistics (under pcpu_lock unless noted; user-level counts in stats.c). */
 static unsigned long nr_map_live, nr_max_alloc;
 static size_t min_alloc_size = SIZE_MAX, max_alloc_size;
 
@@ -139,28 +134,36 @@ static void list_del(struct pcpu_chunk *c)
 		lists.head[c->list] = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	else
+		lists.tail[c->list] = c->prev;
+	lists.count[c->list]--;
 	c->prev = c->next = NULL;
 	c->list = -1;
 }
 
+/* At the head, or at the tail (a chunk moving down is tried last there). */
 static void list_add(struct pcpu_chunk *c, int list, bool tail)
 {
 	list_del(c);
 	c->list = list;
-	if (!tail || !lists.head[list]) {
+	lists.count[list]++;
+	if (tail) {
+		c->prev = lists.tail[list];
+		c->next = NULL;
+		if (c->prev)
+			c->prev->next = c;
+		else
+			lists.head[list] = c;
+		lists.tail[list] = c;
+	} else {
 		c->next = lists.head[list];
 		c->prev = NULL;
 		if (c->next)
 			c->next->prev = c;
+		else
+			lists.tail[list] = c;
 		lists.head[list] = c;
-		return;
 	}
-	struct pcpu_chunk *t = lists.head[list];
-	while (t->next)
-		t = t->next;
-	t->next = c;
-	c->prev = t;
-	c->next = NULL;
 }
 
 /* Puts a chunk in the list its free space calls for (pcpu_chunk_relocate). */
@@ -188,7 +191,7 @@ static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_
 	size_t nr_bits = (size_t)nr_pages * PCPU_BITMAP_BLOCK_BITS;
 	struct pcpu_chunk *c = calloc(1, sizeof(*c));
 	void *mem = malloc(map_mem);
-	uint8_t *live = calloc(nr_bits, 1);
+	unsigned long *live = calloc(BITS_TO_LONGS(nr_bits), sizeof(long));
 	unsigned long *dirty = calloc(BITS_TO_LONGS(nr_bits), sizeof(long));
 
 	if (!c || !mem || !live || !dirty) {
@@ -204,20 +207,62 @@ static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_
 	return c;
 }
 
-static int map_chunk_span(unsigned int idx)
+/*
+ * Chunk slots of the reservation are mapped (read/write, each group's
+ * units bound to its node) in batches and never unmapped: a destroyed
+ * chunk gives its memory back with one MADV_DONTNEED over its span and
+ * keeps its mapping and NUMA policy for the next chunk in that slot.  So
+ * chunk churn costs no mmap/mbind and no VMA splits.
+ */
+#define PCPU_MAP_BATCH 16
+
+static unsigned int slots_mapped = 1;	/* slots [0, slots_mapped) are mapped */
+
+/* Binds chunk slots [first, first + n), merging neighbouring ranges of one node. */
+static int bind_slots(unsigned int first, unsigned int n)
 {
 	const struct percpu_layout *l = pcpu.layout;
-	char *base = pcpu.region + (size_t)idx * pcpu.chunk_stride;
+	char *run = NULL;
+	size_t run_len = 0;
+	int run_node = -1;
 
-	if (pcpu_vm_map(base, pcpu.chunk_stride))
-		return -1;
-	for (unsigned int g = 0; g < l->nr_groups; g++) {
-		const struct percpu_group_info *gi = &l->groups[g];
-		if (pcpu_vm_bind(base + gi->base_offset, gi->nr_units * l->unit_size, gi->node)) {
-			pcpu_vm_unmap(base, pcpu.chunk_stride);
-			return -1;
+	for (unsigned int idx = first; idx < first + n; idx++) {
+		char *base = pcpu.region + (size_t)idx * pcpu.chunk_stride;
+		for (unsigned int g = 0; g < l->nr_groups; g++) {
+			const struct percpu_group_info *gi = &l->groups[g];
+			char *lo = base + (g ? gi->base_offset : 0);
+			/* The last group also takes the stride's padding, so slots merge. */
+			char *hi = g + 1 < l->nr_groups ? base + l->groups[g + 1].base_offset :
+							  base + pcpu.chunk_stride;
+			if (run && run + run_len == lo && run_node == gi->node) {
+				run_len += (size_t)(hi - lo);
+				continue;
+			}
+			if (run && pcpu_vm_bind(run, run_len, run_node))
+				return -1;
+			run = lo;
+			run_len = (size_t)(hi - lo);
+			run_node = gi->node;
 		}
 	}
+	return run ? pcpu_vm_bind(run, run_len, run_node) : 0;
+}
+
+/* Maps the next batch of slots, covering at least slot idx. */
+static int map_slots(unsigned int idx)
+{
+	unsigned int first = slots_mapped;
+	unsigned int n = pcpu_min(pcpu_max(idx + 1 - first, (unsigned)PCPU_MAP_BATCH),
+				  pcpu.max_chunks - first);
+	char *base = pcpu.region + (size_t)first * pcpu.chunk_stride;
+
+	if (pcpu_vm_map(base, (size_t)n * pcpu.chunk_stride))
+		return -1;
+	if (bind_slots(first, n)) {
+		pcpu_vm_unmap(base, (size_t)n * pcpu.chunk_stride);
+		return -1;
+	}
+	slots_mapped = first + n;
 	return 0;
 }
 
@@ -228,8 +273,9 @@ static struct pcpu_chunk *chunk_create(const char **why)
 	int nr_pages = (int)(pcpu.layout->unit_size / PCPU_PAGE_SIZE);
 
 	pthread_mutex_lock(&pcpu_lock);
-	for (idx = 1; idx < pcpu.max_chunks && chunks[idx] && chunks[idx]->mapped; idx++)
+	for (idx = chunks_free_hint; idx < pcpu.max_chunks && chunks[idx] && chunks[idx]->mapped; idx++)
 		;
+	chunks_free_hint = idx;
 	pthread_mutex_unlock(&pcpu_lock);
 	if (idx >= pcpu.max_chunks) {
 		*why = "address space for chunks exhausted";
@@ -242,17 +288,16 @@ static struct pcpu_chunk *chunk_create(const char **why)
 			*why = "out of memory for chunk metadata";
 			return NULL;
 		}
+		__atomic_store_n(&chunks[idx], c, __ATOMIC_RELEASE);
 	}
-	if (map_chunk_span(idx)) {
+	if (idx >= slots_mapped && map_slots(idx)) {
 		*why = "failed to map a new chunk";
-		__atomic_store_n(&chunks[idx], c, __ATOMIC_RELEASE);	/* kept for the next try */
 		return NULL;
 	}
 	pthread_mutex_lock(&pcpu_lock);
+	/* The dirty bits stay as the last destruction left them. */
 	pcpu_chunk_map_init(&c->map, c->map_mem, nr_pages, 0, 0, true);
-	memset(c->dirty, 0, BITS_TO_LONGS((size_t)c->map.nr_bits) * sizeof(long));
 	__atomic_store_n(&c->mapped, true, __ATOMIC_RELEASE);
-	__atomic_store_n(&chunks[idx], c, __ATOMIC_RELEASE);
 	chunks_hi = pcpu_max(chunks_hi, idx + 1);
 	nr_chunks++;
 	nr_max_chunks = pcpu_max(nr_max_chunks, nr_chunks);
@@ -262,22 +307,60 @@ static struct pcpu_chunk *chunk_create(const char **why)
 	return c;
 }
 
-/* Unmaps a fully free chunk; its metadata stays for reuse. */
-static void chunk_destroy(struct pcpu_chunk *c)
+static int cmp_uint(const void *a, const void *b)
 {
-	pthread_mutex_lock(&pcpu_lock);
-	list_del(c);
-	__atomic_store_n(&c->mapped, false, __ATOMIC_RELEASE);
-	nr_chunks--;
-	global_empty_pop_pages -= c->map.nr_empty_pop_pages;
-	pthread_mutex_unlock(&pcpu_lock);
-	pcpu_vm_unmap(pcpu.region + (size_t)c->idx * pcpu.chunk_stride, pcpu.chunk_stride);
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+	return (x > y) - (x < y);
+}
+
+/* After [first, first + n) was released (or not), their dirty bits. */
+static void slots_released(const unsigned int *idx, int n, bool ok)
+{
+	for (int i = 0; ok && i < n; i++) {
+		struct pcpu_chunk *c = chunks[idx[i]];
+		memset(c->dirty, 0, BITS_TO_LONGS((size_t)c->map.nr_bits) * sizeof(long));
+	}
+}
+
+/*
+ * Destroys every fully free chunk but one, as the kernel's balance work
+ * does: their memory goes back in one call per run of neighbouring slots.
+ * If that fails, their dirty bits stay and reuse zeroes them.
+ * pcpu_alloc_mutex held.
+ */
+static void destroy_free_chunks(void)
+{
+	unsigned int idx[256];
+	int n;
+
+	do {
+		n = 0;
+		pthread_mutex_lock(&pcpu_lock);
+		struct pcpu_chunk *keep = lists.head[lists.free_list];
+		while (keep && keep->next && n < (int)(sizeof(idx) / sizeof(idx[0]))) {
+			struct pcpu_chunk *c = keep->next;
+			list_del(c);
+			__atomic_store_n(&c->mapped, false, __ATOMIC_RELEASE);
+			nr_chunks--;
+			global_empty_pop_pages -= c->map.nr_empty_pop_pages;
+			chunks_free_hint = pcpu_min(chunks_free_hint, c->idx);
+			idx[n++] = c->idx;
+		}
+		pthread_mutex_unlock(&pcpu_lock);
+		qsort(idx, (size_t)n, sizeof(idx[0]), cmp_uint);
+		for (int i = 0, j; i < n; i = j) {
+			for (j = i + 1; j < n && idx[j] == idx[j - 1] + 1; j++)
+				;
+			bool ok = !pcpu_vm_release(pcpu.region + (size_t)idx[i] * pcpu.chunk_stride,
+						   (size_t)(j - i) * pcpu.chunk_stride);
+			slots_released(idx + i, j - i, ok);
+		}
+	} while (n == (int)(sizeof(idx) / sizeof(idx[0])));
 }
 
 /* ---- the first chunk ---- */
 
-static void *alloc_from_chunks(size_t size, size_t align, int flags, int state,
-			       const char **why);
+static void *alloc_from_chunks(size_t size, size_t align, int flags, const char **why);
 
 int pcpu_alloc_init(void)
 {
@@ -291,8 +374,10 @@ int pcpu_alloc_init(void)
 	lists.sidelined = lists.nr_slots + 2;
 	lists.nr_lists = lists.nr_slots + 3;
 	lists.head = calloc((size_t)lists.nr_lists, sizeof(*lists.head));
+	lists.tail = calloc((size_t)lists.nr_lists, sizeof(*lists.tail));
+	lists.count = calloc((size_t)lists.nr_lists, sizeof(*lists.count));
 	chunks = calloc(pcpu.max_chunks, sizeof(*chunks));
-	if (!lists.head || !chunks)
+	if (!lists.head || !lists.tail || !lists.count || !chunks)
 		return -1;
 
 	/* The reserved chunk covers [static, static + reserved) of chunk 0. */
@@ -318,22 +403,20 @@ int pcpu_alloc_init(void)
 
 	/* Internal per-CPU state: statistics counters and the object cache. */
 	const char *why;
-	counts_ptr = (uintptr_t)alloc_from_chunks(sizeof(struct pcpu_counts), 8, 0, LIVE_PLAIN, &why);
-	if (!counts_ptr)
-		return -1;
 	if (PERCPU_SMP)
 		cache_ptr = (uintptr_t)alloc_from_chunks(PCPU_NR_CLASSES * PCPU_STACK_BYTES, 64, 0,
-							 LIVE_PLAIN, &why);
+							 &why);
 	return 0;
 }
 
 /* ---- lookup and validation ---- */
 
 /* The chunk holding per-CPU address a, with its bit; NULL if none. */
-static struct pcpu_chunk *chunk_of(uintptr_t a, int *bit)
+static inline struct pcpu_chunk *chunk_of(uintptr_t a, int *bit)
 {
+	*bit = 0;
 	uintptr_t rel = a - pcpu.ptr_base;
-	size_t idx = rel / pcpu.chunk_stride, off = rel % pcpu.chunk_stride;
+	size_t idx = rel >> pcpu.chunk_shift, off = rel & (pcpu.chunk_stride - 1);
 
 	if (a < pcpu.ptr_base || idx >= pcpu.max_chunks || off >= pcpu.layout->unit_size ||
 	    off % PCPU_MIN_ALLOC_SIZE)
@@ -361,15 +444,6 @@ static int size_class(size_t size, size_t align)
 }
 
 /* ---- statistics helpers ---- */
-
-static void count(size_t field_off)
-{
-	if (!counts_ptr || !percpu_hot.ready)
-		return;
-	/* Per-CPU counters: no shared cache line on the fast path. */
-	unsigned long *slot = (unsigned long *)(counts_ptr + field_off);
-	percpu_this_inc(slot);
-}
 
 static void note_size(size_t size)
 {
@@ -433,16 +507,18 @@ static int map_alloc(struct pcpu_chunk *c, int bits, int align_bits, bool pop_on
 	return bit;
 }
 
-static int map_free(struct pcpu_chunk *c, int bit)
+/* Frees nr adjacent allocations of bits in all (nr = 1: one of any size). */
+static int map_free(struct pcpu_chunk *c, int bit, int bits, int nr)
 {
 	int before = c->map.nr_empty_pop_pages;
-	int bits = pcpu_chunk_map_free(&c->map, bit);
-	if (bits > 0) {
+	int freed = nr == 1 ? pcpu_chunk_map_free(&c->map, bit) :
+			      pcpu_chunk_map_free_run(&c->map, bit, bits, nr);
+	if (freed > 0) {
 		if (!c->reserved)
 			global_empty_pop_pages += c->map.nr_empty_pop_pages - before;
-		nr_map_live--;
+		nr_map_live -= (unsigned long)nr;
 	}
-	return bits;
+	return freed;
 }
 
 /* Populates (bookkeeping: pages fault in lazily) the pages an area covers. */
@@ -480,11 +556,24 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
 	return NULL;
 }
 
+/* The live bit of an allocation's first granule: set while a user holds it. */
+static void live_set(struct pcpu_chunk *c, int bit)
+{
+	__atomic_fetch_or(&c->live[bit / BITS_PER_LONG], 1ul << (bit % BITS_PER_LONG),
+			  __ATOMIC_RELAXED);
+}
+
+static bool live_test_and_clear(struct pcpu_chunk *c, int bit)
+{
+	unsigned long m = 1ul << (bit % BITS_PER_LONG);
+	return __atomic_fetch_and(&c->live[bit / BITS_PER_LONG], ~m, __ATOMIC_ACQ_REL) & m;
+}
+
 /*
- * Takes one area (pcpu_lock held).  state: the live[] state to record;
- * cached objects (LIVE_NONE) are marked dirty when handed out instead.
+ * Takes one area (pcpu_lock held).  live: handed to a user now; cached
+ * objects are marked live and dirty when handed out instead.
  */
-static uintptr_t take_area(int bits, int align_bits, bool atomic, int state, bool *dirty)
+static uintptr_t take_area(int bits, int align_bits, bool atomic, bool live, bool *dirty)
 {
 	int bit;
 	struct pcpu_chunk *c = find_area(bits, align_bits, atomic, &bit);
@@ -495,12 +584,40 @@ static uintptr_t take_area(int bits, int align_bits, bool atomic, int state, boo
 		populate_area(c, bit, bits);
 	chunk_relocate(c);
 	*dirty = false;
-	if (state != LIVE_NONE) {
+	if (live) {
 		*dirty = range_dirty(c, bit, bits);
 		mark_dirty(c, bit, bits);
+		live_set(c, bit);
 	}
-	__atomic_store_n(&c->live[bit], (uint8_t)state, __ATOMIC_RELAXED);
 	return pcpu_chunk_ptr(c->idx, (size_t)bit * PCPU_MIN_ALLOC_SIZE);
+}
+
+/*
+ * Takes n objects of bits each for the cache: one run split in pieces when
+ * a run fits, else one by one.  Returns how many.  pcpu_lock held.
+ */
+static int take_objects(int bits, int align_bits, bool atomic, uintptr_t *out, int n)
+{
+	bool ignored;
+	int got = 0;
+
+	if (n <= 0)
+		return 0;
+	uintptr_t run = take_area(bits * n, align_bits, atomic, false, &ignored);
+	if (run) {
+		int bit = 0;
+		struct pcpu_chunk *c = chunk_of(run, &bit);
+		pcpu_chunk_map_split(&c->map, bit, bits);
+		nr_map_live += (unsigned long)n - 1;
+		nr_max_alloc = pcpu_max(nr_max_alloc, nr_map_live);
+		for (got = 0; got < n; got++)
+			out[got] = run + (uintptr_t)got * bits * PCPU_MIN_ALLOC_SIZE;
+		return got;
+	}
+	for (; got < n; got++)
+		if (!(out[got] = take_area(bits, align_bits, atomic, false, &ignored)))
+			break;
+	return got;
 }
 
 static uintptr_t take_reserved(int bits, int align_bits, bool *dirty)
@@ -512,21 +629,21 @@ static uintptr_t take_reserved(int bits, int align_bits, bool *dirty)
 		return 0;
 	*dirty = range_dirty(c, bit, bits);
 	mark_dirty(c, bit, bits);
-	__atomic_store_n(&c->live[bit], LIVE_PLAIN, __ATOMIC_RELAXED);
+	live_set(c, bit);
 	return pcpu_chunk_ptr(0, (size_t)bit * PCPU_MIN_ALLOC_SIZE);
 }
 
 /*
- * The bitmap path: n areas of one size (the first with state, the rest
- * cached), creating a chunk if the first finds no room and that is
- * allowed.  Returns how many were taken; out[0] is zeroed if needed.
+ * The bitmap path: n areas of one size (the first for the caller, the
+ * rest for the cache), creating a chunk if the first finds no room and
+ * that is allowed.  Returns how many were taken; out[0] is zeroed if needed.
  */
-static int alloc_from_chunks_n(size_t size, size_t align, int flags, int state,
+static int alloc_from_chunks_n(size_t size, size_t align, int flags,
 			       uintptr_t *out, int n, const char **why)
 {
 	int bits = (int)(PCPU_ALIGN(size, PCPU_MIN_ALLOC_SIZE) / PCPU_MIN_ALLOC_SIZE);
 	int align_bits = (int)(pcpu_max(align, (size_t)PCPU_MIN_ALLOC_SIZE) / PCPU_MIN_ALLOC_SIZE);
-	bool atomic = flags & PCPU_ALLOC_NOWAIT, dirty = false, ignored;
+	bool atomic = flags & PCPU_ALLOC_NOWAIT, dirty = false;
 	int got = 0;
 
 	if (!atomic)
@@ -537,7 +654,7 @@ static int alloc_from_chunks_n(size_t size, size_t align, int flags, int state,
 		if (!out[0])
 			*why = "alloc from reserved chunk failed";
 	} else {
-		for (int tries = 0; !(out[0] = take_area(bits, align_bits, atomic, state, &dirty)); tries++) {
+		for (int tries = 0; !(out[0] = take_area(bits, align_bits, atomic, true, &dirty)); tries++) {
 			if (atomic || tries) {
 				*why = atomic ? "atomic alloc failed, no space left" :
 						"no space in a new chunk";
@@ -551,9 +668,7 @@ static int alloc_from_chunks_n(size_t size, size_t align, int flags, int state,
 		}
 	}
 	if (out[0])
-		for (got = 1; got < n; got++)
-			if (!(out[got] = take_area(bits, align_bits, atomic, LIVE_NONE, &ignored)))
-				break;
+		got = 1 + take_objects(bits, align_bits, atomic, out + 1, n - 1);
 	pthread_mutex_unlock(&pcpu_lock);
 	if (!atomic)
 		pthread_mutex_unlock(&pcpu_alloc_mutex);
@@ -562,38 +677,75 @@ static int alloc_from_chunks_n(size_t size, size_t align, int flags, int state,
 	return got;
 }
 
-static void *alloc_from_chunks(size_t size, size_t align, int flags, int state,
-			       const char **why)
+static void *alloc_from_chunks(size_t size, size_t align, int flags, const char **why)
 {
 	uintptr_t p;
-	return alloc_from_chunks_n(size, align, flags, state, &p, 1, why) ? (void *)p : NULL;
+	return alloc_from_chunks_n(size, align, flags, &p, 1, why) ? (void *)p : NULL;
 }
 
 static void balance(bool all);
 
-/* Frees areas to the bitmaps under one lock hold. */
-static void free_to_chunks(const uintptr_t *ptrs, int n)
+/*
+ * A chunk whose empty pages are worth releasing waits on the to_depopulate
+ * list, out of the allocator's way (the kernel's condition).  pcpu_lock held.
+ */
+static void maybe_isolate(struct pcpu_chunk *c)
 {
-	bool free_chunks_extra, many_empty;
+	int empty = c->map.nr_empty_pop_pages;
 
+	if (c->immutable || c->reserved || c->list == lists.free_list ||
+	    c->list == lists.to_depopulate || empty < c->map.nr_pages / 4 ||
+	    global_empty_pop_pages <= PCPU_EMPTY_POP_PAGES_HIGH + empty)
+		return;
+	list_add(c, lists.to_depopulate, true);
+}
+
+/* Cache batches come back nearly sorted: insertion sort is the right tool. */
+static void sort_addresses(uintptr_t *p, int n)
+{
+	for (int i = 1; i < n; i++) {
+		uintptr_t v = p[i];
+		int j = i;
+		for (; j > 0 && p[j - 1] > v; j--)
+			p[j] = p[j - 1];
+		p[j] = v;
+	}
+}
+
+/*
+ * Frees areas to the bitmaps under one lock hold.  size != 0: all are
+ * objects of that size (from the cache), so runs of neighbours are freed
+ * in one step each.
+ */
+static void free_to_chunks(uintptr_t *ptrs, int n, size_t size)
+{
+	bool work;
+
+	if (size)
+		sort_addresses(ptrs, n);
 	pthread_mutex_lock(&pcpu_lock);
-	for (int i = 0; i < n; i++) {
-		int bit;
+	for (int i = 0, j; i < n; i = j) {
+		int bit, nr = 1;
 		struct pcpu_chunk *c = chunk_of(ptrs[i], &bit);
-		if (!c || map_free(c, bit) < 0) {
+		for (j = i + 1; size && j < n && ptrs[j] == ptrs[j - 1] + size &&
+				(ptrs[j] & (pcpu.chunk_stride - 1)) > (ptrs[i] & (pcpu.chunk_stride - 1)); j++)
+			nr++;
+		int bits = (int)(size / PCPU_MIN_ALLOC_SIZE) * nr;
+		if (!c || map_free(c, bit, bits, nr) < 0) {
 			pthread_mutex_unlock(&pcpu_lock);
 			invalid_free((void *)ptrs[i]);
 		}
 		chunk_relocate(c);
+		maybe_isolate(c);
 	}
-	free_chunks_extra = lists.head[lists.free_list] && lists.head[lists.free_list]->next;
-	many_empty = global_empty_pop_pages > PCPU_BALANCE_TRIGGER;
+	work = lists.count[lists.free_list] > PCPU_FREE_CHUNKS_TRIGGER ||
+	       lists.count[lists.to_depopulate] > 0;
 	pthread_mutex_unlock(&pcpu_lock);
 	/*
 	 * The kernel schedules its balance work here; a library has no worker,
 	 * so the freeing thread does it, unless someone else already is.
 	 */
-	if ((free_chunks_extra || many_empty) && !pthread_mutex_trylock(&pcpu_alloc_mutex)) {
+	if (work && !pthread_mutex_trylock(&pcpu_alloc_mutex)) {
 		balance(false);
 		pthread_mutex_unlock(&pcpu_alloc_mutex);
 	}
@@ -625,18 +777,50 @@ static void *refill(int cls, int flags, const char **why)
 {
 	size_t size = 4u << cls;
 	uintptr_t objs[PCPU_CACHE_BATCH];
-	int n = alloc_from_chunks_n(size, size, flags, cls + 1, objs, PCPU_CACHE_BATCH, why);
+	int n = alloc_from_chunks_n(size, size, flags, objs, PCPU_CACHE_BATCH, why);
 
 	for (int i = 1; i < n; i++) {
 		int r = pcpu_stack_push(stack_of(cls), objs[i]);
 		if (r == 0 && init_stack_here(cls))
 			r = pcpu_stack_push(stack_of(cls), objs[i]);
 		if (r != 1) {
-			free_to_chunks(&objs[i], n - i);
+			free_to_chunks(&objs[i], n - i, size);
 			break;
 		}
 	}
 	return n ? (void *)objs[0] : NULL;
+}
+
+/*
+ * The size of a live allocation from the boundary map: usually the next
+ * boundary is in the same word.  (The boundary bits of a live allocation
+ * do not change while it lives, so this read needs no lock.)
+ */
+static inline int alloc_bits_fast(const struct pcpu_chunk *c, int bit)
+{
+	unsigned long w = c->map.bound_map[bit / BITS_PER_LONG] >> (bit % BITS_PER_LONG) >> 1;
+	if (w && bit % BITS_PER_LONG != BITS_PER_LONG - 1)
+		return __builtin_ctzl(w) + 1;
+	return pcpu_chunk_map_alloc_bits(&c->map, bit);
+}
+
+/*
+ * The cache class a freed live allocation belongs to, or -1: its size in
+ * the boundary map (stable while it is allocated) must be a class size
+ * and its offset a multiple of it.  Only in rseq mode, where the cache
+ * is used; the reserved chunk's areas never enter it.
+ */
+static int cache_class(struct pcpu_chunk *c, int bit)
+{
+	if (!cache_ptr || c->reserved ||
+	    __atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) != PCPU_MODE_RSEQ)
+		return -1;
+	int bits = alloc_bits_fast(c, bit);
+	size_t size = (size_t)bits * PCPU_MIN_ALLOC_SIZE;
+	if (bits <= 0 || size > PCPU_MAX_CLASS_SIZE || (size & (size - 1)) ||
+	    (((size_t)bit * PCPU_MIN_ALLOC_SIZE) & (size - 1)))
+		return -1;
+	return fls_size(size) - 3;
 }
 
 /* Pushes p, or, when the stack is full, frees half of it and p to the chunks. */
@@ -652,7 +836,7 @@ static void cache_free(uintptr_t p, int cls)
 	batch[n++] = p;
 	while (r == 0 && n <= PCPU_CACHE_BATCH && pcpu_stack_pop(stack_of(cls), &batch[n]) == 1)
 		n++;
-	free_to_chunks(batch, n);
+	free_to_chunks(batch, n, (size_t)4 << cls);
 }
 
 /* ---- the public API ---- */
@@ -705,23 +889,31 @@ void *pcpu_alloc_area(size_t size, size_t align, int flags)
 			int bit;
 			struct pcpu_chunk *c = chunk_of(obj, &bit);
 			size_t csize = 4u << cls;
-			if (range_dirty(c, bit, (int)(csize / PCPU_MIN_ALLOC_SIZE)))
-				pcpu_zero_area(obj, csize);
-			else
-				mark_dirty(c, bit, (int)(csize / PCPU_MIN_ALLOC_SIZE));
-			__atomic_store_n(&c->live[bit], (uint8_t)(cls + 1), __ATOMIC_RELAXED);
+			int bits = (int)(csize / PCPU_MIN_ALLOC_SIZE);
+			if (range_dirty(c, bit, bits)) {
+				if (csize <= 64)
+					pcpu_zero_small(obj, csize);
+				else
+					pcpu_zero_area(obj, csize);
+			}
+			/*
+			 * Every granule: a partly dirty object (carved from a
+			 * run) is zeroed, and the user may write all of it.
+			 */
+			mark_dirty(c, bit, bits);
+			live_set(c, bit);
 			p = (void *)obj;
 		} else if (r == 0) {
 			p = refill(cls, flags, &why);
 		} else {
-			p = alloc_from_chunks(4u << cls, 4u << cls, flags, cls + 1, &why);
+			p = alloc_from_chunks(4u << cls, 4u << cls, flags, &why);
 		}
 	} else {
-		p = alloc_from_chunks(size, align, flags, LIVE_PLAIN, &why);
+		p = alloc_from_chunks(size, align, flags, &why);
 	}
 	if (!p)
 		return alloc_failed(size, align, flags, why);
-	count(offsetof(struct pcpu_counts, nr_alloc));
+	pcpu_count(&pcpu_thread_counts.nr_alloc);
 	note_size(size);
 	return p;
 }
@@ -765,15 +957,15 @@ void percpu_free(void __percpu *ptr)
 	struct pcpu_chunk *c = percpu_is_setup() ? chunk_of(p, &bit) : NULL;
 	if (!c)
 		invalid_free(ptr);
-	/* The exchange makes a double free visible even when two threads race. */
-	uint8_t state = __atomic_exchange_n(&c->live[bit], LIVE_NONE, __ATOMIC_ACQ_REL);
-	if (state == LIVE_NONE)
+	/* One atomic flip: a double free is seen even when two threads race. */
+	if (!live_test_and_clear(c, bit))
 		invalid_free(ptr);
-	count(offsetof(struct pcpu_counts, nr_dealloc));
-	if (state != LIVE_PLAIN && cache_ptr)
-		cache_free(p, state - 1);
+	pcpu_count(&pcpu_thread_counts.nr_dealloc);
+	int cls = cache_class(c, bit);
+	if (cls >= 0)
+		cache_free(p, cls);
 	else
-		free_to_chunks(&p, 1);
+		free_to_chunks(&p, 1, 0);
 }
 
 /* ---- balance: release empty pages, as pcpu_balance_workfn() ---- */
@@ -838,40 +1030,50 @@ static void release_pages(struct pcpu_chunk *c, const struct page_range *r, int 
  * LOW..HIGH empty populated pages for non-blocking allocations.
  * all: release every empty page beyond that reserve (explicit call).
  */
-static void balance(bool all)
+/* Releases a chunk's empty pages; it then waits on the sidelined list. */
+static void depopulate(struct pcpu_chunk *c)
 {
 	struct page_range r[64];
 
+	pthread_mutex_lock(&pcpu_lock);
+	int n = isolate_empty_pages(c, r, 64);
+	if (c->list != lists.to_depopulate)
+		list_add(c, lists.to_depopulate, false);
+	pthread_mutex_unlock(&pcpu_lock);
+	release_pages(c, r, n);
+	pthread_mutex_lock(&pcpu_lock);
+	list_del(c);
+	if (c->map.nr_populated < c->map.nr_pages)
+		list_add(c, lists.sidelined, false);
+	chunk_relocate(c);
+	pthread_mutex_unlock(&pcpu_lock);
+}
+
+static void balance(bool all)
+{
+	destroy_free_chunks();
+	/* The chunks the free path isolated. */
 	for (;;) {
 		pthread_mutex_lock(&pcpu_lock);
-		struct pcpu_chunk *c = lists.head[lists.free_list];
-		c = c ? c->next : NULL;
-		if (c)
-			list_del(c);
+		struct pcpu_chunk *c = lists.head[lists.to_depopulate];
 		pthread_mutex_unlock(&pcpu_lock);
 		if (!c)
 			break;
-		chunk_destroy(c);
+		depopulate(c);
 	}
+	if (!all)
+		return;
+	/* An explicit pass: every chunk's empty pages beyond the reserve. */
 	for (unsigned int idx = 0; idx < chunks_hi; idx++) {
 		struct pcpu_chunk *c = chunks[idx];
 		if (!c || !c->mapped || c->immutable)
 			continue;
 		pthread_mutex_lock(&pcpu_lock);
-		int chunk_empty = c->map.nr_empty_pop_pages;
-		bool qualifies = global_empty_pop_pages > PCPU_EMPTY_POP_PAGES_HIGH + chunk_empty &&
-				 (all || chunk_empty >= c->map.nr_pages / 4);
-		int n = qualifies ? isolate_empty_pages(c, r, 64) : 0;
-		if (n)
-			list_add(c, lists.to_depopulate, false);
+		int empty = c->map.nr_empty_pop_pages;
+		bool worth = empty && global_empty_pop_pages > PCPU_EMPTY_POP_PAGES_HIGH + empty;
 		pthread_mutex_unlock(&pcpu_lock);
-		if (!n)
-			continue;
-		release_pages(c, r, n);
-		pthread_mutex_lock(&pcpu_lock);
-		list_add(c, lists.sidelined, false);
-		chunk_relocate(c);
-		pthread_mutex_unlock(&pcpu_lock);
+		if (worth)
+			depopulate(c);
 	}
 }
 
@@ -909,7 +1111,7 @@ static void drain_caches(void)
 			while (got < PCPU_CACHE_CAP && pcpu_stack_pop(stack_of(cls), &objs[got]) == 1)
 				got++;
 			if (got)
-				free_to_chunks(objs, got);
+				free_to_chunks(objs, got, (size_t)4 << cls);
 		}
 	}
 	pthread_setaffinity_np(pthread_self(), setsize, saved);
@@ -929,20 +1131,6 @@ void percpu_balance(void)
 }
 
 /* ---- statistics ---- */
-
-static void sum_counts(unsigned long *alloc, unsigned long *dealloc)
-{
-	*alloc = *dealloc = 0;
-	if (!counts_ptr)
-		return;
-	for (unsigned int cpu = 0; cpu < pcpu.layout->nr_cpu_ids; cpu++) {
-		if (pcpu.layout->unit_map[cpu] < 0)
-			continue;
-		const struct pcpu_counts *k = pcpu_cpu_addr(counts_ptr, cpu);
-		*alloc += __atomic_load_n(&k->nr_alloc, __ATOMIC_RELAXED);
-		*dealloc += __atomic_load_n(&k->nr_dealloc, __ATOMIC_RELAXED);
-	}
-}
 
 static void chunk_stats(struct pcpu_chunk *c, struct percpu_chunk_stats *cs)
 {
@@ -974,7 +1162,7 @@ int percpu_stats(struct percpu_stats *st)
 	st->atom_size = l->atom_size;
 	st->alloc_size = l->alloc_size;
 	st->max_alloc_limit = l->unit_size;
-	sum_counts(&st->nr_alloc, &st->nr_dealloc);
+	pcpu_counts_sum(&st->nr_alloc, &st->nr_dealloc);
 	st->nr_cur_alloc = st->nr_alloc - st->nr_dealloc;
 
 	pthread_mutex_lock(&pcpu_alloc_mutex);	/* chunks stay mapped while we read */

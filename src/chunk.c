@@ -743,14 +743,11 @@ static inline int free_run_end(const struct pcpu_chunk_map *m, int bit)
 	return m->nr_bits;
 }
 
-int pcpu_chunk_map_free(struct pcpu_chunk_map *m, int bit)
+/* Clears [bit, bit + bits), nr whole allocations, and merges the hints. */
+static void free_area(struct pcpu_chunk_map *m, int bit, int bits, int nr)
 {
-	int bits = live_alloc_bits(m, bit);
-	int end, run_start, run_end;
+	int end = bit + bits, run_start, run_end;
 
-	if (bits < 0)
-		return -1;
-	end = bit + bits;
 	/* The merged run, measured before any hint changes. */
 	run_start = free_run_start(m, bit);
 	run_end = free_run_end(m, end);
@@ -769,8 +766,42 @@ int pcpu_chunk_map_free(struct pcpu_chunk_map *m, int bit)
 	md_free_update(&m->chunk_md, run_start, run_end);
 
 	m->free_bytes += bits * PCPU_MIN_ALLOC_SIZE;
-	m->nr_alloc--;
+	m->nr_alloc -= nr;
+}
+
+int pcpu_chunk_map_free(struct pcpu_chunk_map *m, int bit)
+{
+	int bits = live_alloc_bits(m, bit);
+
+	if (bits < 0)
+		return -1;
+	free_area(m, bit, bits, 1);
 	return bits;
+}
+
+int pcpu_chunk_map_free_run(struct pcpu_chunk_map *m, int bit, int bits, int nr)
+{
+	int end = bit + bits;
+
+	/* Whole live allocations only: a start, allocated bits, a boundary at the end. */
+	if (bits <= 0 || live_alloc_bits(m, bit) < 0 || end > m->nr_bits - tail_bits(m) ||
+	    !test_bit_(m->bound_map, end) || find_next_zero(m->alloc_map, bit, end) < end)
+		return -1;
+	free_area(m, bit, bits, nr);
+	return bits;
+}
+
+int pcpu_chunk_map_split(struct pcpu_chunk_map *m, int bit, int piece)
+{
+	int bits = live_alloc_bits(m, bit);
+
+	if (bits < 0 || piece <= 0 || bits % piece)
+		return -1;
+	/* An allocation's interior has no boundary bits: add one per piece. */
+	for (int b = bit + piece; b < bit + bits; b += piece)
+		set_bit_(m->bound_map, b);
+	m->nr_alloc += bits / piece - 1;
+	return bits / piece;
 }
 
 int pcpu_chunk_map_contig_bits(struct pcpu_chunk_map *m)

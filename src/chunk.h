@@ -83,6 +83,21 @@ int pcpu_chunk_map_alloc(struct pcpu_chunk_map *m, int bits, int align_bits,
  */
 int pcpu_chunk_map_free(struct pcpu_chunk_map *m, int bit);
 
+/*
+ * Frees nr adjacent whole allocations covering [bit, bit + bits) in one
+ * step (the object cache returns runs of neighbours).  Returns bits, or -1
+ * (nothing changed) if the range does not start and end on allocation
+ * boundaries or holds free space.
+ */
+int pcpu_chunk_map_free_run(struct pcpu_chunk_map *m, int bit, int bits, int nr);
+
+/*
+ * Divides the live allocation starting at bit into allocations of piece
+ * bits each (the object cache takes one run and splits it).  Returns the
+ * number of pieces, or -1 (nothing changed).
+ */
+int pcpu_chunk_map_split(struct pcpu_chunk_map *m, int bit, int piece);
+
 /* Size in bits of the live allocation starting at bit, or -1. */
 int pcpu_chunk_map_alloc_bits(const struct pcpu_chunk_map *m, int bit);
 

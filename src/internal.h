@@ -179,10 +179,13 @@ struct pcpu_state {
 	struct percpu_config cfg;	/* as resolved (strings owned) */
 	char *region;			/* the reservation holding every chunk */
 	size_t region_size;
-	size_t chunk_stride;		/* chunk span, page-aligned */
+	size_t chunk_stride;		/* distance between chunks: a power of two */
+	unsigned int chunk_shift;	/* log2(chunk_stride) */
 	unsigned int max_chunks;
 	uintptr_t ptr_base;		/* per-CPU pointer of chunk 0, unit offset 0 */
 	intptr_t *cpu_offset;		/* nr_cpu_ids entries, 0 if not possible */
+	intptr_t *possible_offset;	/* the possible CPUs' entries, densely */
+	unsigned int nr_possible;
 	char *main_start;		/* the main program's section (static region) */
 	size_t static_size;
 };
@@ -214,9 +217,39 @@ static inline void *pcpu_cpu_addr(uintptr_t a, unsigned int cpu)
 void pcpu_copy_image(uintptr_t a, const char *img, size_t size);
 /* Zeroes [a, a+size) on every possible CPU, writing only where non-zero. */
 void pcpu_zero_area(uintptr_t a, size_t size);
+/* The same for a small area (size <= 64, a multiple of 4), inline. */
+static inline void pcpu_zero_small(uintptr_t a, size_t size)
+{
+	for (unsigned int i = 0; i < pcpu.nr_possible; i++) {
+		uint32_t *p = (uint32_t *)(a + (uintptr_t)pcpu.possible_offset[i]);
+		for (size_t w = 0; w < size / 4; w++)
+			if (p[w])
+				p[w] = 0;
+	}
+}
 
 /* Parses "123", "64K", "2M" (sizes); 0 on success. */
 int pcpu_parse_size(const char *s, size_t *out);
+
+/* ---- src/stats.c: allocation counters ------------------------------------ */
+
+struct pcpu_thread_counts {
+	unsigned long nr_alloc, nr_dealloc;
+	struct pcpu_thread_counts *next;
+	bool registered;
+};
+extern __thread struct pcpu_thread_counts pcpu_thread_counts
+	__attribute__((tls_model("initial-exec")));
+void pcpu_counts_register(void);
+void pcpu_counts_sum(unsigned long *alloc, unsigned long *dealloc);
+
+/* Counts on this thread; the owner writes, percpu_stats() reads. */
+static inline void pcpu_count(unsigned long *field)
+{
+	if (__builtin_expect(!pcpu_thread_counts.registered, 0))
+		pcpu_counts_register();
+	__atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
 
 /* ---- src/module.c: modules' static sections ---------------------------- */
 

@@ -195,7 +195,14 @@ static int reserve_region(void)
 	const struct percpu_layout *l = pcpu.layout;
 	size_t got;
 
-	pcpu.chunk_stride = PCPU_ALIGN(l->chunk_span, PCPU_PAGE_SIZE);
+	/*
+	 * A power-of-two stride makes "which chunk" a shift on the free path;
+	 * the padding is address space only.
+	 */
+	pcpu.chunk_shift = PCPU_PAGE_SHIFT;
+	while (((size_t)1 << pcpu.chunk_shift) < l->chunk_span)
+		pcpu.chunk_shift++;
+	pcpu.chunk_stride = (size_t)1 << pcpu.chunk_shift;
 	size_t want = pcpu_min(PCPU_MAX_REGION / pcpu.chunk_stride, (size_t)PCPU_MAX_CHUNKS);
 	want = pcpu_max(want, (size_t)1) * pcpu.chunk_stride;
 	pcpu.region = pcpu_vm_reserve(want, pcpu.chunk_stride, &got);
@@ -203,7 +210,11 @@ static int reserve_region(void)
 		return -1;
 	pcpu.region_size = got;
 	pcpu.max_chunks = (unsigned int)(got / pcpu.chunk_stride);
-	pcpu.ptr_base = PERCPU_SMP ? PERCPU_PTR_BASE : (uintptr_t)pcpu.region;
+#if PERCPU_SMP
+	pcpu.ptr_base = PERCPU_PTR_BASE;
+#else
+	pcpu.ptr_base = (uintptr_t)pcpu.region;	/* UP: PERCPU_PTR_BASE does not exist */
+#endif
 	return 0;
 }
 
@@ -212,12 +223,16 @@ static int build_offsets(void)
 	const struct percpu_layout *l = pcpu.layout;
 
 	pcpu.cpu_offset = calloc(l->nr_cpu_ids, sizeof(*pcpu.cpu_offset));
-	if (!pcpu.cpu_offset)
+	pcpu.possible_offset = calloc(l->nr_possible, sizeof(*pcpu.possible_offset));
+	if (!pcpu.cpu_offset || !pcpu.possible_offset)
 		return -1;
-	for (unsigned int cpu = 0; cpu < l->nr_cpu_ids; cpu++)
-		if (l->unit_map[cpu] >= 0)
-			pcpu.cpu_offset[cpu] = (intptr_t)((uintptr_t)pcpu.region - pcpu.ptr_base +
-							  l->unit_off[cpu]);
+	for (unsigned int cpu = 0; cpu < l->nr_cpu_ids; cpu++) {
+		if (l->unit_map[cpu] < 0)
+			continue;
+		pcpu.cpu_offset[cpu] = (intptr_t)((uintptr_t)pcpu.region - pcpu.ptr_base +
+						  l->unit_off[cpu]);
+		pcpu.possible_offset[pcpu.nr_possible++] = pcpu.cpu_offset[cpu];
+	}
 	return 0;
 }
 
@@ -226,6 +241,7 @@ static void undo_setup(void)
 	if (pcpu.region)
 		munmap(pcpu.region, pcpu.region_size);
 	free(pcpu.cpu_offset);
+	free(pcpu.possible_offset);
 	percpu_layout_free(pcpu.layout);
 	pcpu_topology_free(&pcpu.topo);
 	free((char *)pcpu.cfg.cpus);
@@ -280,10 +296,8 @@ void pcpu_copy_image(uintptr_t a, const char *img, size_t size)
 
 void pcpu_zero_area(uintptr_t a, size_t size)
 {
-	for (unsigned int cpu = 0; cpu < pcpu.layout->nr_cpu_ids; cpu++) {
-		if (pcpu.layout->unit_map[cpu] < 0)
-			continue;
-		char *p = pcpu_cpu_addr(a, cpu);
+	for (unsigned int i = 0; i < pcpu.nr_possible; i++) {
+		char *p = (char *)(a + (uintptr_t)pcpu.possible_offset[i]);
 		/*
 		 * Reading an untouched page maps the shared zero page; writing
 		 * only where data is non-zero keeps CPUs that never wrote here
