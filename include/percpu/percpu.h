@@ -194,18 +194,23 @@ __attribute__((weak, visibility("hidden"))) void percpu__module_dtor(void)
 
 /*
  * A per-CPU pointer as an address in the per-CPU range.  Dynamic pointers
- * are there already; this module's static variables move by its delta;
- * another module's statics (DECLARE_PER_CPU of an exported variable) take
- * the out-of-line lookup.
+ * are there already; this module's static variables move by its delta
+ * once the module is placed (delta != 0); the rest take the out-of-line
+ * lookup: another module's statics (DECLARE_PER_CPU of an exported
+ * variable, copy-relocated ones included) and any static before setup
+ * (the lookup sets up first, so an operation never keeps an address
+ * formed before setup).
  */
 static inline __attribute__((always_inline)) uintptr_t percpu__addr(const volatile void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 
 	if (__builtin_expect(a - PERCPU_PTR_BASE >= PERCPU_PTR_SPAN, 0)) {
+		intptr_t d = percpu__module_delta;
+
 		if (a - (uintptr_t)__start_percpu_data <
-		    (uintptr_t)(__stop_percpu_data - __start_percpu_data))
-			a += percpu__module_delta;
+		    (uintptr_t)(__stop_percpu_data - __start_percpu_data) && __builtin_expect(d != 0, 1))
+			a += (uintptr_t)d;
 		else
 			a = percpu__static_lookup(a);
 	}
@@ -232,11 +237,17 @@ __attribute__((weak, visibility("hidden"))) void percpu__auto_setup_ctor(void)
 }
 #endif
 
-/* CPU cpu's copy of *p.  cpu must be possible. */
+/*
+ * CPU cpu's copy of *p.  cpu must be possible.  The offset is read after
+ * the translation (which may set up: percpu_cpu_offset changes then).
+ */
+static inline __attribute__((always_inline)) uintptr_t percpu__cpu_addr(uintptr_t a, unsigned int cpu)
+{
+	return a + (uintptr_t)percpu_cpu_offset[cpu];
+}
 #define percpu_ptr(p, cpu)						\
 	((__typeof__(*(p)) __percpu_kernel __percpu_force *)			\
-	 (percpu__addr((const volatile void __percpu_force *)(p)) +		\
-	  percpu_cpu_offset[(cpu)]))
+	 percpu__cpu_addr(percpu__addr((const volatile void __percpu_force *)(p)), (cpu)))
 
 /* ---- static per-CPU variables ------------------------------------------ */
 
