@@ -403,17 +403,32 @@ PCPU_EXPORT void percpu__slowpath(void)
 #endif
 }
 
+/*
+ * smp_processor_id(): always a possible CPU, as in the kernel, so that
+ * per_cpu(var, smp_processor_id()) is valid.  A CPU outside the possible
+ * set (hot-added, or a simulated topology) is folded onto a possible one,
+ * the way the atomic fallback picks its slot.
+ */
 PCPU_EXPORT int percpu_current_cpu(void)
 {
 #if PERCPU_SMP
-	if (pcpu_area != AREA_NONE && (pcpu_area == AREA_GLIBC || pcpu_own_state == 1)) {
-		int32_t c = (int32_t)pcpu_arch_tp_u32(pcpu_area_tp_off + RSEQ_OFF_CPU_ID);
+	int c = -1;
 
-		if (c >= 0)
-			return c;
-	}
+	if (pcpu_area != AREA_NONE && (pcpu_area == AREA_GLIBC || pcpu_own_state == 1))
+		c = (int32_t)pcpu_arch_tp_u32(pcpu_area_tp_off + RSEQ_OFF_CPU_ID);
+	if (c < 0)
+		c = sched_getcpu();
+	if (c >= 0 && percpu_cpu_possible((unsigned int)c))
+		return c;
+	unsigned int k = (unsigned int)(c < 0 ? 0 : c) % pcpu_max(percpu_num_possible_cpus(), 1u);
+	int cpu;
+	percpu_for_each_possible_cpu(cpu)
+		if (k-- == 0)
+			return cpu;
+	return 0;
+#else
+	return 0;	/* CONFIG_SMP=n: one CPU */
 #endif
-	return sched_getcpu();
 }
 
 PCPU_EXPORT const char *percpu_mode_name(void)

@@ -171,6 +171,8 @@ static int read_topology(struct percpu_config *cfg, bool from_env)
 	}
 	if (!pcpu_topology_read(&pcpu.topo, cfg->cpus, cfg->nodes, NULL, err, sizeof(err)))
 		return 0;
+	if (!cfg->nodes)
+		return -1;	/* not an override's fault */
 	pcpu_msg("%s: invalid value '%s': %s; using the real node map", what_nodes, cfg->nodes, err);
 	cfg->nodes = NULL;
 	return pcpu_topology_read(&pcpu.topo, cfg->cpus, NULL, NULL, err, sizeof(err));
@@ -322,9 +324,12 @@ static int do_setup(struct percpu_config *cfg, bool from_env)
 	const char *what = "out of memory";
 
 	if (!PERCPU_SMP) {
-		/* CONFIG_SMP=n: one CPU, one node, one unit. */
+		/* CONFIG_SMP=n: one CPU, one node, one unit (overrides still checked). */
 		struct percpu_config up = *cfg;
-		up.cpus = "0";
+		if (read_topology(cfg, from_env))
+			goto fail;
+		pcpu_topology_free(&pcpu.topo);
+		up.cpus = "1";	/* one CPU: CPU 0 */
 		up.nodes = NULL;
 		if (read_topology(&up, false))
 			goto fail;

@@ -1,3 +1,17 @@
+# The fast-path modes tests must see: rseq where the machine has it; the
+# atomic fallback under qemu-user (no rseq) and ThreadSanitizer (src/rseq.c
+# chooses it); "up" in the uniprocessor build.
+if(NOT PERCPU_SMP)
+  set(PERCPU_EXPECT_RSEQ up)
+  set(PERCPU_EXPECT_ATOMIC up)
+elseif(CMAKE_CROSSCOMPILING OR PERCPU_SANITIZE MATCHES "thread")
+  set(PERCPU_EXPECT_RSEQ atomic)
+  set(PERCPU_EXPECT_ATOMIC atomic)
+else()
+  set(PERCPU_EXPECT_RSEQ rseq)
+  set(PERCPU_EXPECT_ATOMIC atomic)
+endif()
+
 # percpu_test(NAME SOURCES... [LIBS ...] [ENV ...] [TIMEOUT s] [STATIC])
 # builds tests/NAME from SOURCES linked with libpercpu and registers it.
 function(percpu_test name)

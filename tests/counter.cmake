@@ -3,25 +3,12 @@
 # Each runs in the default mode (rseq where the machine has it), with
 # glibc's rseq turned off by its tunable, and with atomics requested; each
 # run asserts percpu_mode_name() so a silent fallback cannot pass as rseq.
-# Under qemu-user (cross builds) and ThreadSanitizer the mode is atomic; the
-# UP build has mode "up".
-if(NOT PERCPU_SMP)
-  set(PCPU_CTR_RSEQ up)
-  set(PCPU_CTR_ATOMIC up)
-elseif(CMAKE_CROSSCOMPILING OR PERCPU_SANITIZE MATCHES "thread")
-  # ThreadSanitizer builds choose atomics on purpose (src/rseq.c).
-  set(PCPU_CTR_RSEQ atomic)
-  set(PCPU_CTR_ATOMIC atomic)
-else()
-  set(PCPU_CTR_RSEQ rseq)
-  set(PCPU_CTR_ATOMIC atomic)
-endif()
-
+# The expected modes come from tests/common.cmake.
 foreach(t test_counter test_ref)
-  percpu_test(${t} SOURCES ${t}.c TIMEOUT 300 ENV PERCPU_EXPECT_MODE=${PCPU_CTR_RSEQ})
+  percpu_test(${t} SOURCES ${t}.c TIMEOUT 300 ENV PERCPU_EXPECT_MODE=${PERCPU_EXPECT_RSEQ})
   foreach(variant
-      "tunable|GLIBC_TUNABLES=glibc.pthread.rseq=0;PERCPU_EXPECT_MODE=${PCPU_CTR_ATOMIC}"
-      "atomic|PERCPU_FASTPATH=atomic;PERCPU_EXPECT_MODE=${PCPU_CTR_ATOMIC}")
+      "tunable|GLIBC_TUNABLES=glibc.pthread.rseq=0;PERCPU_EXPECT_MODE=${PERCPU_EXPECT_ATOMIC}"
+      "atomic|PERCPU_FASTPATH=atomic;PERCPU_EXPECT_MODE=${PERCPU_EXPECT_ATOMIC}")
     string(REPLACE "|" ";" parts "${variant}")
     list(GET parts 0 suffix)
     list(REMOVE_AT parts 0)
@@ -31,9 +18,9 @@ foreach(t test_counter test_ref)
   # Stress: 10x the counter work, 5x the kill rounds (1000), rseq and atomic.
   add_test(NAME ${t}_stress COMMAND ${t} stress)
   set_tests_properties(${t}_stress PROPERTIES
-    ENVIRONMENT "PERCPU_EXPECT_MODE=${PCPU_CTR_RSEQ}" TIMEOUT 900 LABELS stress)
+    ENVIRONMENT "PERCPU_EXPECT_MODE=${PERCPU_EXPECT_RSEQ}" TIMEOUT 900 LABELS stress)
   add_test(NAME ${t}_stress_atomic COMMAND ${t} stress)
   set_tests_properties(${t}_stress_atomic PROPERTIES
-    ENVIRONMENT "PERCPU_FASTPATH=atomic;PERCPU_EXPECT_MODE=${PCPU_CTR_ATOMIC}" TIMEOUT 900
+    ENVIRONMENT "PERCPU_FASTPATH=atomic;PERCPU_EXPECT_MODE=${PERCPU_EXPECT_ATOMIC}" TIMEOUT 900
     LABELS stress)
 endforeach()

@@ -1,13 +1,8 @@
 # this_cpu operations: tests/test_ops.c, test_migration.c, test_ops_mixed.c,
 # test_pcpu_stack.c and the compile-time size check.
 #
-# Under qemu-user (cross builds) rseq is absent, so the modes expected of
-# the "rseq" runs are "atomic" there.
-if(CMAKE_CROSSCOMPILING)
-  set(PCPU_RSEQ_EXPECT atomic)
-else()
-  set(PCPU_RSEQ_EXPECT rseq)
-endif()
+# The expected modes come from tests/common.cmake.
+set(PCPU_RSEQ_EXPECT ${PERCPU_EXPECT_RSEQ})
 
 percpu_test(test_ops SOURCES test_ops.c STATIC)
 add_test(NAME test_ops_atomic COMMAND test_ops)
@@ -22,8 +17,8 @@ add_test(NAME test_ops_compile_fail
 percpu_test(test_migration SOURCES test_migration.c STATIC TIMEOUT 300
   ENV PERCPU_EXPECT_MODE=${PCPU_RSEQ_EXPECT})
 foreach(variant
-    "tunable|GLIBC_TUNABLES=glibc.pthread.rseq=0;PERCPU_EXPECT_MODE=atomic"
-    "atomic|PERCPU_FASTPATH=atomic;PERCPU_EXPECT_MODE=atomic"
+    "tunable|GLIBC_TUNABLES=glibc.pthread.rseq=0;PERCPU_EXPECT_MODE=${PERCPU_EXPECT_ATOMIC}"
+    "atomic|PERCPU_FASTPATH=atomic;PERCPU_EXPECT_MODE=${PERCPU_EXPECT_ATOMIC}"
     "own_rseq|GLIBC_TUNABLES=glibc.pthread.rseq=0;PERCPU_RSEQ=own;PERCPU_EXPECT_MODE=${PCPU_RSEQ_EXPECT}"
     "mm_cid|PERCPU_INDEX=mm_cid;PERCPU_EXPECT_MODE=${PCPU_RSEQ_EXPECT}")
   string(REPLACE "|" ";" parts "${variant}")
@@ -32,11 +27,14 @@ foreach(variant
   add_test(NAME test_migration_${suffix} COMMAND test_migration)
   set_tests_properties(test_migration_${suffix} PROPERTIES ENVIRONMENT "${parts}" TIMEOUT 300)
 endforeach()
-if(NOT CMAKE_CROSSCOMPILING)
+if(PERCPU_EXPECT_RSEQ STREQUAL "rseq")
   set_property(TEST test_migration_mm_cid APPEND PROPERTY ENVIRONMENT PERCPU_EXPECT_INDEX=mm_cid)
 endif()
 
-percpu_test(test_ops_mixed SOURCES test_ops_mixed.c INTERNAL TIMEOUT 300
-  ENV PERCPU_EXPECT_MODE=${PCPU_RSEQ_EXPECT})
+# The switch from rseq to atomics mid-run needs rseq to start with.
+if(PERCPU_EXPECT_RSEQ STREQUAL "rseq")
+  percpu_test(test_ops_mixed SOURCES test_ops_mixed.c INTERNAL TIMEOUT 300
+    ENV PERCPU_EXPECT_MODE=${PCPU_RSEQ_EXPECT})
+endif()
 percpu_test(test_pcpu_stack SOURCES test_pcpu_stack.c INTERNAL TIMEOUT 300)
 set_tests_properties(test_pcpu_stack PROPERTIES SKIP_RETURN_CODE 77)

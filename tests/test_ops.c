@@ -214,8 +214,13 @@ int main(void)
 		return 1;
 	}
 	pinned_cpu = sched_getcpu();
-	CHECK(percpu_current_cpu() == pinned_cpu);
-	CHECK(percpu_cpu_possible((unsigned int)pinned_cpu));
+	if (PERCPU_SMP) {
+		CHECK(percpu_current_cpu() == pinned_cpu);
+		CHECK(percpu_cpu_possible((unsigned int)pinned_cpu));
+	} else {
+		CHECK(percpu_current_cpu() == 0);	/* UP: one CPU */
+		pinned_cpu = 0;
+	}
 
 	/* The static initializer reached every CPU; the sum follows ops. */
 	unsigned long before = 0, after = 0;
