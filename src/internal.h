@@ -17,6 +17,12 @@
 #define BITS_PER_LONG 64
 #define BITS_TO_LONGS(n) (((n) + BITS_PER_LONG - 1) / BITS_PER_LONG)
 
+/* The largest reserved/dynamic request and atom a configuration may ask for. */
+#define PCPU_MAX_CONFIG_SIZE ((size_t)1 << 30)
+#define PCPU_MAX_ATOM_SIZE ((size_t)1 << 30)
+/* The largest static section a layout is computed for. */
+#define PCPU_MAX_STATIC_SIZE ((size_t)1 << 40)
+
 #define pcpu_min(a, b) ((a) < (b) ? (a) : (b))
 #define pcpu_max(a, b) ((a) > (b) ? (a) : (b))
 #define PCPU_ALIGN(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))

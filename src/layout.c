@@ -12,8 +12,6 @@
 
 
 #define PCPU_MIN_ATOM_SIZE PCPU_PAGE_SIZE
-#define PCPU_MAX_ATOM_SIZE ((size_t)1 << 30)
-#define PCPU_MAX_AREA_SIZE ((size_t)1 << 40)	/* any one size we accept */
 #define PCPU_UNUSED_UNIT "--------"
 
 static bool page_aligned(size_t x)
@@ -322,14 +320,14 @@ static int resolve_sizes(const struct percpu_config *cfg, size_t static_size,
 	if (cfg && cfg->atom_size != PERCPU_SIZE_DEFAULT && cfg->atom_size)
 		*atom = cfg->atom_size;
 
-	if (static_size > PCPU_MAX_AREA_SIZE)
+	if (static_size > PCPU_MAX_STATIC_SIZE)
 		return size_error(err, errlen, "static", static_size, "is too large");
-	if (*reserved > PCPU_MAX_AREA_SIZE)
+	if (*reserved > PCPU_MAX_CONFIG_SIZE)
 		return size_error(err, errlen, "reserved", *reserved, "is too large");
 	if (*reserved % 4)
 		return size_error(err, errlen, "reserved", *reserved,
 				  "is not a multiple of 4");
-	if (*dyn > PCPU_MAX_AREA_SIZE)
+	if (*dyn > PCPU_MAX_CONFIG_SIZE)
 		return size_error(err, errlen, "dynamic", *dyn, "is too large");
 	if (!is_pow2(*atom) || *atom < PCPU_MIN_ATOM_SIZE ||
 	    *atom > PCPU_MAX_ATOM_SIZE)

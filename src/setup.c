@@ -117,11 +117,12 @@ static void config_from_env(struct percpu_config *cfg)
 /* The kernel's constraints on the sizes; NULL if cfg is acceptable. */
 static const char *config_error(const struct percpu_config *cfg)
 {
-	if (cfg->atom_size < PCPU_PAGE_SIZE || (cfg->atom_size & (cfg->atom_size - 1)))
-		return "atom size must be a power of two of at least a page";
+	if (cfg->atom_size < PCPU_PAGE_SIZE || (cfg->atom_size & (cfg->atom_size - 1)) ||
+	    cfg->atom_size > PCPU_MAX_ATOM_SIZE)
+		return "atom size must be a power of two from a page to 1 GiB";
 	if (cfg->reserved_size % 4)
 		return "reserved size must be a multiple of 4";
-	if (cfg->reserved_size > ((size_t)1 << 30) || cfg->dynamic_size > ((size_t)1 << 30))
+	if (cfg->reserved_size > PCPU_MAX_CONFIG_SIZE || cfg->dynamic_size > PCPU_MAX_CONFIG_SIZE)
 		return "reserved and dynamic sizes are limited to 1 GiB";
 	if (cfg->index_mode != PERCPU_INDEX_CPU && cfg->index_mode != PERCPU_INDEX_MM_CID)
 		return "unknown index mode";
@@ -164,6 +165,12 @@ static int read_topology(struct percpu_config *cfg, bool from_env)
 	const char *what_nodes = from_env ? "PERCPU_NODES" : "nodes";
 
 	if (cfg->cpus && pcpu_topology_read(&pcpu.topo, cfg->cpus, NULL, NULL, err, sizeof(err))) {
+		if (!from_env) {
+			/* An explicit configuration is the caller's to fix: refuse it. */
+			pcpu_msg("percpu_setup: invalid cpus '%s': %s", cfg->cpus, err);
+			errno = EINVAL;
+			return -1;
+		}
 		pcpu_msg("%s: invalid value '%s': %s; using the real topology", what_cpus, cfg->cpus, err);
 		cfg->cpus = NULL;
 	} else if (cfg->cpus) {
@@ -173,6 +180,11 @@ static int read_topology(struct percpu_config *cfg, bool from_env)
 		return 0;
 	if (!cfg->nodes)
 		return -1;	/* not an override's fault */
+	if (!from_env) {
+		pcpu_msg("percpu_setup: invalid nodes '%s': %s", cfg->nodes, err);
+		errno = EINVAL;
+		return -1;
+	}
 	pcpu_msg("%s: invalid value '%s': %s; using the real node map", what_nodes, cfg->nodes, err);
 	cfg->nodes = NULL;
 	return pcpu_topology_read(&pcpu.topo, cfg->cpus, NULL, NULL, err, sizeof(err));
@@ -320,21 +332,20 @@ static void publish(void)
 
 static int do_setup(struct percpu_config *cfg, bool from_env)
 {
-	char err[256] = "";
 	const char *what = "out of memory";
 
 	if (!PERCPU_SMP) {
 		/* CONFIG_SMP=n: one CPU, one node, one unit (overrides still checked). */
 		struct percpu_config up = *cfg;
 		if (read_topology(cfg, from_env))
-			goto fail;
+			goto bad_topology;
 		pcpu_topology_free(&pcpu.topo);
 		up.cpus = "1";	/* one CPU: CPU 0 */
 		up.nodes = NULL;
 		if (read_topology(&up, false))
-			goto fail;
+			goto bad_topology;
 	} else if (read_topology(cfg, from_env)) {
-		goto fail;
+		goto bad_topology;
 	}
 	find_static_section();
 	if (PERCPU_SMP) {
@@ -365,19 +376,21 @@ static int do_setup(struct percpu_config *cfg, bool from_env)
 	if (pcpu_fastpath_init(cfg, pcpu.layout, pcpu.cpu_offset))
 		goto fail;
 	publish();
-	what = "cannot place the modules' per-CPU sections";
-	if (pcpu_modules_setup())
-		goto fail_published;
+	/* A module that cannot be placed stops the program itself (module.c). */
+	pcpu_modules_setup();
 	return 0;
 
-fail_published:
-	/* Modules report their own failure; the areas stay usable. */
-	return 0;
 fail:
-	pcpu_msg("Failed to initialize percpu areas: %s%s%s", what, err[0] ? ": " : "", err);
+	pcpu_msg("Failed to initialize percpu areas: %s", what);
 	undo_setup();
 	if (!errno)
 		errno = ENOMEM;
+	return -1;
+bad_topology:
+	/* read_topology() said why in one line. */
+	undo_setup();
+	if (!errno)
+		errno = EINVAL;
 	return -1;
 }
 

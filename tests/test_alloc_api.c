@@ -424,7 +424,8 @@ int main(void)
 	test_validation();
 	test_zeroing();
 	test_nowait();
-	test_reserved();
+	if (PERCPU_SMP)
+		test_reserved();	/* the UP layout has no reserved region (r0) */
 	test_stats();
 	percpu_free(NULL);
 	printf("test_alloc_api: OK\n");

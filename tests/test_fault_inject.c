@@ -137,9 +137,14 @@ static void check_clean(const struct percpu_stats *st0, const char *when)
 	 * spare free chunk is kept, be entirely free).
 	 */
 	unsigned int spare = 0;
+	bool first = true;
 	for (unsigned int i = 0; i < st.nr_chunk_stats; i++) {
 		if (cs[i].reserved)
 			continue;
+		if (first) {	/* the first chunk stays, full or not */
+			first = false;
+			continue;
+		}
 		if (cs[i].free_bytes == st.unit_size && cs[i].nr_alloc == 0)
 			spare++;
 	}

@@ -12,7 +12,7 @@
 #include "check.h"
 
 DEFINE_PER_CPU(long, early) = 77;
-static int bad_rc, bad_errno, rc_setup, rc_again;
+static int bad_rc, bad_errno, rc_setup, rc_again, badcpus_rc, badcpus_errno;
 
 __attribute__((constructor(200))) static void choose_configuration(void)
 {
@@ -22,6 +22,11 @@ __attribute__((constructor(200))) static void choose_configuration(void)
 	cfg.atom_size = 3000;			/* not a power of two */
 	bad_rc = percpu_setup(&cfg);
 	bad_errno = errno;
+
+	percpu_config_default(&cfg);
+	cfg.cpus = "3-1";			/* malformed: refused, not replaced */
+	badcpus_rc = percpu_setup(&cfg);
+	badcpus_errno = errno;
 
 	percpu_config_default(&cfg);
 	cfg.cpus = "0-3,64-67";
@@ -36,6 +41,8 @@ int main(void)
 
 	CHECK_EQ(bad_rc, -1);
 	CHECK_EQ(bad_errno, EINVAL);
+	CHECK_EQ(badcpus_rc, -1);
+	CHECK_EQ(badcpus_errno, EINVAL);
 	CHECK_EQ(rc_setup, 0);
 	CHECK_EQ(rc_again, 0);
 	if (PERCPU_SMP) {

@@ -115,8 +115,8 @@ static int size_option(int opt, const char *val, struct options *o)
 	if (parse_size(val, &v))
 		return bad_value(name, val,
 				 "expected bytes with an optional K, M or G suffix");
-	if (v > (size_t)1 << 40)	/* the library's limit for any size */
-		return bad_value(name, val, "larger than 1T");
+	if (v > (opt == OPT_STATIC ? PCPU_MAX_STATIC_SIZE : PCPU_MAX_CONFIG_SIZE))
+		return bad_value(name, val, opt == OPT_STATIC ? "larger than 1T" : "larger than 1G");
 	switch (opt) {
 	case OPT_STATIC:
 		o->static_size = v;
@@ -130,7 +130,7 @@ static int size_option(int opt, const char *val, struct options *o)
 		o->cfg.dynamic_size = v;
 		break;
 	case OPT_ATOM:
-		if (v < 4096 || (v & (v - 1)) || v > (1ul << 30))
+		if (v < 4096 || (v & (v - 1)) || v > PCPU_MAX_ATOM_SIZE)
 			return bad_value(name, val,
 					 "not a power of two from 4096 to 1G");
 		o->cfg.atom_size = v;

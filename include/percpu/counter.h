@@ -95,9 +95,9 @@ int64_t __percpu_counter_sum(struct percpu_counter *fbc);
  */
 int __percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs, int32_t batch);
 /*
- * Adds amount only if the result stays <= limit (for amount > 0; an
- * amount <= 0 always succeeds, like the kernel).  Returns whether it
- * added.  Uses the exact sum when the lock-free view is too close.
+ * Adds amount only if the result stays <= limit (amount > 0) or >= limit
+ * (amount < 0); amount 0 always succeeds.  Returns whether it added.
+ * Uses the exact sum when the lock-free view is too close.
  */
 bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit, int64_t amount,
 				  int32_t batch);
@@ -117,30 +117,18 @@ static inline int32_t percpu_counter_default_batch(void)
 }
 
 /*
- * The fast path: one compare-and-exchange on this CPU's delta, committed
- * only if the new delta stays within (-batch, batch); that is what keeps
- * the error bound above exact.  A migration between the read and the
- * cmpxchg only makes the cmpxchg fail (it compares against the new CPU's
- * delta), and the loop retries with that value.  A plain add_return
- * would be a little cheaper but lets a preempted writer leave a delta
- * past the batch until it folds, which breaks the bound.
+ * The fast path: one critical section adds to this CPU's delta only if
+ * the new delta stays within (-batch, batch); that is what keeps the
+ * error bound above exact.  (A plain add_return would let a preempted
+ * writer leave a delta past the batch until it folds, which breaks the
+ * bound.)  Otherwise the amount is folded into count under the lock.
  */
 static inline void percpu_counter_add_batch(struct percpu_counter *fbc, int64_t amount,
 					    int32_t batch)
 {
-	if (pcpu__likely(amount < batch && amount > -(int64_t)batch)) {
-		int32_t a = (int32_t)amount;
-		int32_t v = percpu_this_read(fbc->counters);
-
-		for (;;) {
-			int64_t n = (int64_t)v + a;
-
-			if (pcpu__unlikely(n >= batch || n <= -(int64_t)batch))
-				break;
-			if (pcpu__likely(percpu_this_try_cmpxchg(fbc->counters, &v, (int32_t)n)))
-				return;
-		}
-	}
+	if (pcpu__likely(amount < batch && amount > -(int64_t)batch) &&
+	    pcpu__likely(percpu__this_add_within(fbc->counters, amount, batch)))
+		return;
 	percpu_counter__fold(fbc, amount);
 }
 

@@ -180,7 +180,46 @@ PCPU__INLINE uint64_t pcpu__cmpxchg_##n(uintptr_t a, ut o, ut nv)		\
 		   r = e)							\
 }
 
+/*
+ * Adds v to the current CPU's 32-bit slot only while the sum stays
+ * strictly within (-bound, bound); returns whether it added (the fast path
+ * of percpu_counter_add_batch: one critical section, no read-then-cmpxchg).
+ */
+PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
+{
+	for (;;) {
+		int m = pcpu__mode();
+		int64_t r = 0;
+		if (PCPU__TRY(pcpu_arch_add_within_4(a, v, bound, &r)))
+			return r < bound && r > -(int64_t)bound;
+		if (pcpu__likely(m == PERCPU__MODE_ATOMIC)) {
+			int32_t *s = PCPU__SLOT(int32_t), o = __atomic_load_n(s, __ATOMIC_RELAXED);
+			do {
+				r = (int64_t)o + v;
+				if (r >= bound || r <= -(int64_t)bound)
+					return 0;
+			} while (!__atomic_compare_exchange_n(s, &o, (int32_t)r, true,
+							      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+			return 1;
+		}
+		percpu__slowpath();
+	}
+}
+
 #else /* !PERCPU_SMP */
+
+PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
+{
+	int32_t *s = (int32_t *)a, o = __atomic_load_n(s, __ATOMIC_RELAXED);
+	int64_t r;
+	do {
+		r = (int64_t)o + v;
+		if (r >= bound || r <= -(int64_t)bound)
+			return 0;
+	} while (!__atomic_compare_exchange_n(s, &o, (int32_t)r, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return 1;
+}
 
 /*
  * UP build: one copy, and per-CPU pointers are plain pointers.  A
@@ -315,6 +354,11 @@ PCPU__GEN_OPS(8, uint64_t)
 			__ATOMIC_RELAXED); })
 
 /* The current CPU's copy; the thread may migrate right after. */
+/* percpu__this_add_within(int32_t __percpu *p, v, bound): see pcpu__add_within_4. */
+#define percpu__this_add_within(p, v, bound) ({					\
+	_Static_assert(sizeof(*(p)) == 4, "a 32-bit slot");			\
+	pcpu__add_within_4(percpu__addr(p), (int32_t)(v), (int32_t)(bound)); })
+
 #define percpu_this_ptr(p)						\
 	((__typeof__(*(p)) *)(percpu__addr(p) + pcpu__cur_offset()))
 

@@ -108,9 +108,10 @@ int percpu_cpu_to_node(unsigned int cpu);
 unsigned int percpu_nr_nodes(void);
 /* Next possible CPU id after cpu (start with -1); >= percpu_nr_cpu_ids at the end. */
 unsigned int percpu_next_possible(int cpu);
+/* cpu may be int or unsigned int, as in kernel code. */
 #define percpu_for_each_possible_cpu(cpu) \
-	for ((cpu) = percpu_next_possible(-1); (cpu) < percpu_nr_cpu_ids; \
-	     (cpu) = percpu_next_possible(cpu))
+	for ((cpu) = percpu_next_possible(-1); (unsigned int)(cpu) < percpu_nr_cpu_ids; \
+	     (cpu) = percpu_next_possible((int)(cpu)))
 
 /* ---- the offsets table -------------------------------------------------- */
 

@@ -185,4 +185,29 @@ PCPU__A64_GEN(2, uint16_t, "ldrh", "strh", "w")
 PCPU__A64_GEN(4, uint32_t, "ldr", "str", "w")
 PCPU__A64_GEN(8, uint64_t, "ldr", "str", "x")
 
+/* percpu_counter's fast path (see arch/x86_64.h): a bounded 32-bit add. */
+static inline __attribute__((always_inline)) int
+pcpu_arch_add_within_4(uintptr_t a, int32_t v, int32_t bound, int64_t *ret)
+{
+	PCPU__A64_LOCALS;
+	int64_t t;
+	__asm__ volatile goto(PCPU__A64_ENTER
+		     "ldrsw %[t], [%[off]]\n\t"
+		     "add %[t], %[t], %[v]\n\t"
+		     "cmp %[t], %[hi]\n\t"
+		     "b.ge 2f\n\t"
+		     "cmp %[t], %[lo]\n\t"
+		     "b.le 2f\n\t"
+		     "str %w[t], [%[off]]\n\t"
+		     PCPU__A64_EXIT
+		     : PCPU__A64_OUT, [t] "=&r"(t)
+		     : PCPU__A64_IN, [a] "r"(a), [v] "r"((int64_t)v),
+		       [hi] "r"((int64_t)bound), [lo] "r"(-(int64_t)bound)
+		     : "memory", "cc" : slow);
+	*ret = t;
+	return 1;
+slow:
+	return 0;
+}
+
 #endif

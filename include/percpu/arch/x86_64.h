@@ -192,4 +192,34 @@ PCPU__X86_GEN(2, uint16_t, "w", "w", "movzwl", "k")
 PCPU__X86_GEN(4, uint32_t, "l", "k", "movl", "k")
 PCPU__X86_GEN(8, uint64_t, "q", "q", "movq", "q")
 
+/*
+ * percpu_counter's fast path: add v to a 32-bit slot only while the sum
+ * stays strictly within (-bound, bound); otherwise leave before the
+ * commit.  *ret is the sum either way, so the caller knows which.
+ */
+static inline __attribute__((always_inline)) int
+pcpu_arch_add_within_4(uintptr_t a, int32_t v, int32_t bound, int64_t *ret)
+{
+	PCPU__X86_LOCALS;
+	int64_t r;
+	__asm__ volatile goto(PCPU__X86_ENTER
+		     "addq %[a], %[off]\n\t"
+		     "movslq (%[off]), %[r]\n\t"
+		     "addq %[v], %[r]\n\t"
+		     "cmpq %[hi], %[r]\n\t"
+		     "jge 2f\n\t"
+		     "cmpq %[lo], %[r]\n\t"
+		     "jle 2f\n\t"
+		     "movl %k[r], (%[off])\n\t"
+		     PCPU__X86_EXIT
+		     : PCPU__X86_OUT, [r] "=&r"(r)
+		     : PCPU__X86_IN, [a] "r"(a), [v] "r"((int64_t)v),
+		       [hi] "r"((int64_t)bound), [lo] "r"(-(int64_t)bound)
+		     : "memory", "cc" : slow);
+	*ret = r;
+	return 1;
+slow:
+	return 0;
+}
+
 #endif
