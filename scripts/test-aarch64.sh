@@ -9,4 +9,4 @@ cmake -S "$src" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/aarch64-linux-gnu
 	-DPERCPU_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build" -j"$(nproc)"
 # Under emulation everything is slower: keep the stress tests short.
-cd "$build" && PERCPU_TEST_SCALE=${PERCPU_TEST_SCALE:-0.05} ctest --output-on-failure "$@"
+cd "$build" && PERCPU_TEST_SCALE=${PERCPU_TEST_SCALE:-0.05} ctest --output-on-failure -j2 "$@"

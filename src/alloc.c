@@ -824,7 +824,7 @@ static int cache_class(struct pcpu_chunk *c, int bit)
 }
 
 /* Pushes p, or, when the stack is full, frees half of it and p to the chunks. */
-static void cache_free(uintptr_t p, int cls)
+static __attribute__((noinline)) void cache_free_slow(uintptr_t p, int cls)
 {
 	int r = pcpu_stack_push(stack_of(cls), p);
 	if (r == 0 && init_stack_here(cls))
@@ -837,6 +837,12 @@ static void cache_free(uintptr_t p, int cls)
 	while (r == 0 && n <= PCPU_CACHE_BATCH && pcpu_stack_pop(stack_of(cls), &batch[n]) == 1)
 		n++;
 	free_to_chunks(batch, n, (size_t)4 << cls);
+}
+
+static inline void cache_free(uintptr_t p, int cls)
+{
+	if (pcpu_stack_push(stack_of(cls), p) != 1)
+		cache_free_slow(p, cls);
 }
 
 /* ---- the public API ---- */
@@ -865,7 +871,7 @@ size_t percpu_max_alloc_size(void)
 
 static bool valid_request(size_t size, size_t align, int flags)
 {
-	if (size && size <= pcpu.layout->unit_size && align && align <= PCPU_PAGE_SIZE &&
+	if (size && size <= pcpu.unit_size && align && align <= PCPU_PAGE_SIZE &&
 	    !(align & (align - 1)))
 		return true;
 	/* As the kernel's do_warn: NOWARN silences this warning too. */
@@ -876,38 +882,42 @@ static bool valid_request(size_t size, size_t align, int flags)
 	return false;
 }
 
-void *pcpu_alloc_area(size_t size, size_t align, int flags)
+/* Hands out a popped cache object: zero it where it may hold data, mark it live. */
+static inline void *cache_handout(uintptr_t obj, int cls)
+{
+	int bit;
+	struct pcpu_chunk *c = chunk_of(obj, &bit);
+	size_t csize = (size_t)4 << cls;
+	int bits = (int)(csize / PCPU_MIN_ALLOC_SIZE);
+
+	if (range_dirty(c, bit, bits)) {
+		if (csize <= 64)
+			pcpu_zero_small(obj, csize);
+		else
+			pcpu_zero_area(obj, csize);
+	}
+	/* Every granule: a partly dirty object (carved from a run) is zeroed, and
+	 * the user may write all of it. */
+	mark_dirty(c, bit, bits);
+	live_set(c, bit);
+	return (void *)obj;
+}
+
+/* Everything but a cache hit: refills, the bitmap path, failures. */
+static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, int flags, int cls)
 {
 	const char *why = "unknown";
-	int cls = flags & PCPU_ALLOC_RESERVED ? -1 : size_class(size, align);
 	void *p;
 
 	if (cls >= 0 && cache_ptr) {
 		uintptr_t obj;
 		int r = pcpu_stack_pop(stack_of(cls), &obj);
-		if (r == 1) {
-			int bit;
-			struct pcpu_chunk *c = chunk_of(obj, &bit);
-			size_t csize = 4u << cls;
-			int bits = (int)(csize / PCPU_MIN_ALLOC_SIZE);
-			if (range_dirty(c, bit, bits)) {
-				if (csize <= 64)
-					pcpu_zero_small(obj, csize);
-				else
-					pcpu_zero_area(obj, csize);
-			}
-			/*
-			 * Every granule: a partly dirty object (carved from a
-			 * run) is zeroed, and the user may write all of it.
-			 */
-			mark_dirty(c, bit, bits);
-			live_set(c, bit);
-			p = (void *)obj;
-		} else if (r == 0) {
+		if (r == 1)
+			p = cache_handout(obj, cls);
+		else if (r == 0)
 			p = refill(cls, flags, &why);
-		} else {
-			p = alloc_from_chunks(4u << cls, 4u << cls, flags, &why);
-		}
+		else
+			p = alloc_from_chunks((size_t)4 << cls, (size_t)4 << cls, flags, &why);
 	} else {
 		p = alloc_from_chunks(size, align, flags, &why);
 	}
@@ -916,6 +926,21 @@ void *pcpu_alloc_area(size_t size, size_t align, int flags)
 	pcpu_count(&pcpu_thread_counts.nr_alloc);
 	note_size(size);
 	return p;
+}
+
+void *pcpu_alloc_area(size_t size, size_t align, int flags)
+{
+	int cls = flags & PCPU_ALLOC_RESERVED ? -1 : size_class(size, align);
+	uintptr_t obj;
+
+	/* The fast path: a cache hit, no lock. */
+	if (cls >= 0 && cache_ptr && pcpu_stack_pop(stack_of(cls), &obj) == 1) {
+		void *p = cache_handout(obj, cls);
+		pcpu_count(&pcpu_thread_counts.nr_alloc);
+		note_size(size);
+		return p;
+	}
+	return alloc_slow(size, align, flags, cls);
 }
 
 static void *alloc_checked(size_t size, size_t align, int flags)
@@ -954,7 +979,8 @@ void percpu_free(void __percpu *ptr)
 
 	if (!ptr)
 		return;
-	struct pcpu_chunk *c = percpu_is_setup() ? chunk_of(p, &bit) : NULL;
+	struct pcpu_chunk *c = __atomic_load_n(&percpu_hot.ready, __ATOMIC_ACQUIRE) ?
+			       chunk_of(p, &bit) : NULL;
 	if (!c)
 		invalid_free(ptr);
 	/* One atomic flip: a double free is seen even when two threads race. */

@@ -185,6 +185,7 @@ struct pcpu_state {
 	struct percpu_config cfg;	/* as resolved (strings owned) */
 	char *region;			/* the reservation holding every chunk */
 	size_t region_size;
+	size_t unit_size;		/* layout->unit_size, one load away */
 	size_t chunk_stride;		/* distance between chunks: a power of two */
 	unsigned int chunk_shift;	/* log2(chunk_stride) */
 	unsigned int max_chunks;

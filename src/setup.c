@@ -359,6 +359,7 @@ static int do_setup(struct percpu_config *cfg, bool from_env)
 		what = "no layout for this configuration";
 		goto fail;
 	}
+	pcpu.unit_size = pcpu.layout->unit_size;
 	what = "cannot reserve address space";
 	if (reserve_region())
 		goto fail;

@@ -42,6 +42,18 @@ static inline int check_report(void)
 	return 0;
 }
 
+/* Sanitizers add shadow memory and redzones: RSS bounds do not apply there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+# define CHECK_SANITIZED 1
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#  define CHECK_SANITIZED 1
+# endif
+#endif
+#ifndef CHECK_SANITIZED
+# define CHECK_SANITIZED 0
+#endif
+
 /* Resident set size of this process, bytes. */
 static inline size_t check_rss(void)
 {

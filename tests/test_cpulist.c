@@ -7,16 +7,7 @@
 
 #include "internal.h"
 
-static int failures;
-
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: failed: %s\n",		\
-				__FILE__, __LINE__, #cond);		\
-			failures++;					\
-		}							\
-	} while (0)
+#include "check.h"
 
 /* Parses s and checks that exactly the ids in want[] (ending with -1) are set. */
 static void check_valid(const char *s, unsigned int max_ids, const int *want,
@@ -28,12 +19,12 @@ static void check_valid(const char *s, unsigned int max_ids, const int *want,
 	if (pcpu_cpulist_parse(s, max_ids, &bits, &nbits)) {
 		fprintf(stderr, "valid list '%s' rejected: %s\n", s,
 			strerror(errno));
-		failures++;
+		check_failures++;
 		return;
 	}
 	if (nbits != want_nbits) {
 		fprintf(stderr, "'%s': nbits %u, want %u\n", s, nbits, want_nbits);
-		failures++;
+		check_failures++;
 	}
 	for (unsigned int i = 0; i < nbits; i++) {
 		bool want_set = false;
@@ -43,7 +34,7 @@ static void check_valid(const char *s, unsigned int max_ids, const int *want,
 		if (pcpu_test_bit(bits, i) != want_set) {
 			fprintf(stderr, "'%s': bit %u is %d\n", s, i,
 				pcpu_test_bit(bits, i));
-			failures++;
+			check_failures++;
 		}
 	}
 	free(bits);
@@ -57,13 +48,13 @@ static void check_malformed(const char *s, unsigned int max_ids)
 	errno = 0;
 	if (pcpu_cpulist_parse(s, max_ids, &bits, &nbits) == 0) {
 		fprintf(stderr, "malformed list '%s' accepted\n", s ? s : "(null)");
-		failures++;
+		check_failures++;
 		free(bits);
 		return;
 	}
 	if (errno != EINVAL) {
 		fprintf(stderr, "'%s': errno %d, want EINVAL\n", s, errno);
-		failures++;
+		check_failures++;
 	}
 	CHECK(bits == NULL);
 	CHECK(nbits == 12345);	/* outputs untouched on failure */
@@ -121,7 +112,7 @@ static void check_format(const char *in, const char *want)
 
 	if (pcpu_cpulist_parse(in, PCPU_MAX_CPUS, &bits, &nbits)) {
 		fprintf(stderr, "'%s' rejected\n", in);
-		failures++;
+		check_failures++;
 		return;
 	}
 	memset(buf, 'x', sizeof(buf));
@@ -129,7 +120,7 @@ static void check_format(const char *in, const char *want)
 	if (strcmp(buf, want) || len != strlen(want)) {
 		fprintf(stderr, "format('%s') = '%s' (%zu), want '%s'\n", in,
 			buf, len, want);
-		failures++;
+		check_failures++;
 	}
 	CHECK(pcpu_cpulist_parse(buf, PCPU_MAX_CPUS, &again, &nbits2) == 0);
 	CHECK(nbits2 == nbits);
@@ -172,8 +163,8 @@ int main(void)
 	test_valid();
 	test_malformed();
 	test_format();
-	if (failures) {
-		fprintf(stderr, "test_cpulist: %d failure(s)\n", failures);
+	if (check_failures) {
+		fprintf(stderr, "test_cpulist: %lu failure(s)\n", check_failures);
 		return 1;
 	}
 	printf("test_cpulist: ok\n");

@@ -14,26 +14,7 @@
 
 #include "internal.h"
 
-static int failures;
-
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: failed: %s\n",		\
-				__FILE__, __LINE__, #cond);		\
-			failures++;					\
-		}							\
-	} while (0)
-
-#define CHECK_EQ(a, b)							\
-	do {								\
-		long long a_ = (long long)(a), b_ = (long long)(b);	\
-		if (a_ != b_) {						\
-			fprintf(stderr, "%s:%d: %s = %lld, want %lld\n",	\
-				__FILE__, __LINE__, #a, a_, b_);	\
-			failures++;					\
-		}							\
-	} while (0)
+#include "check.h"
 
 static char base[] = "/tmp/percpu-topo-XXXXXX";
 static int tree_no;
@@ -116,7 +97,7 @@ static void check_nodes(const struct pcpu_topology *t, const int *want,
 		if (t->cpu_node[cpu] != want[cpu]) {
 			fprintf(stderr, "cpu %u: node %d, want %d\n", cpu,
 				t->cpu_node[cpu], want[cpu]);
-			failures++;
+			check_failures++;
 		}
 		CHECK_EQ(possible(t, cpu), want[cpu] >= 0);
 	}
@@ -389,7 +370,7 @@ static void check_bad(const char *root, const char *cpus, const char *nodes)
 	if (pcpu_topology_read(&t, cpus, nodes, root, err, sizeof(err)) == 0) {
 		fprintf(stderr, "override cpus=%s nodes=%s accepted\n",
 			cpus ? cpus : "-", nodes ? nodes : "-");
-		failures++;
+		check_failures++;
 		pcpu_topology_free(&t);
 		return;
 	}
@@ -446,8 +427,8 @@ int main(void)
 	snprintf(buf, sizeof(buf), "rm -rf '%s'", base);
 	if (system(buf) != 0)
 		fprintf(stderr, "could not remove %s\n", base);
-	if (failures) {
-		fprintf(stderr, "test_topology: %d failure(s)\n", failures);
+	if (check_failures) {
+		fprintf(stderr, "test_topology: %lu failure(s)\n", check_failures);
 		return 1;
 	}
 	printf("test_topology: ok\n");

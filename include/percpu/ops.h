@@ -46,6 +46,20 @@ extern "C" {
 /* The CPU this thread runs on now (rseq's cpu_id, else sched_getcpu()). */
 int percpu_current_cpu(void);
 
+/* The bounded add as a compare-and-exchange loop on one slot (atomic modes). */
+PCPU__INLINE int pcpu__add_within_cas(int32_t *s, int32_t v, int32_t bound)
+{
+	int32_t o = __atomic_load_n(s, __ATOMIC_RELAXED);
+	int64_t r;
+	do {
+		r = (int64_t)o + v;
+		if (r >= bound || r <= -(int64_t)bound)
+			return 0;
+	} while (!__atomic_compare_exchange_n(s, &o, (int32_t)r, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return 1;
+}
+
 #if PERCPU_SMP
 # if defined(__x86_64__)
 #  include <percpu/arch/x86_64.h>
@@ -192,16 +206,8 @@ PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 		int64_t r = 0;
 		if (PCPU__TRY(pcpu_arch_add_within_4(a, v, bound, &r)))
 			return r < bound && r > -(int64_t)bound;
-		if (pcpu__likely(m == PERCPU__MODE_ATOMIC)) {
-			int32_t *s = PCPU__SLOT(int32_t), o = __atomic_load_n(s, __ATOMIC_RELAXED);
-			do {
-				r = (int64_t)o + v;
-				if (r >= bound || r <= -(int64_t)bound)
-					return 0;
-			} while (!__atomic_compare_exchange_n(s, &o, (int32_t)r, true,
-							      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-			return 1;
-		}
+		if (pcpu__likely(m == PERCPU__MODE_ATOMIC))
+			return pcpu__add_within_cas(PCPU__SLOT(int32_t), v, bound);
 		percpu__slowpath();
 	}
 }
@@ -210,15 +216,7 @@ PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 
 PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 {
-	int32_t *s = (int32_t *)a, o = __atomic_load_n(s, __ATOMIC_RELAXED);
-	int64_t r;
-	do {
-		r = (int64_t)o + v;
-		if (r >= bound || r <= -(int64_t)bound)
-			return 0;
-	} while (!__atomic_compare_exchange_n(s, &o, (int32_t)r, true, __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
-	return 1;
+	return pcpu__add_within_cas((int32_t *)a, v, bound);
 }
 
 /*

@@ -203,10 +203,12 @@ static inline bool percpu_ref__inc_not_zero(struct percpu_ref *ref, unsigned lon
 {
 	long c = __atomic_load_n(&ref->data->count, __ATOMIC_RELAXED);
 
+	/* Unsigned arithmetic: the count carries the 1 << 63 bias while switching. */
 	do {
 		if (!c)
 			return false;
-	} while (!__atomic_compare_exchange_n(&ref->data->count, &c, c + (long)nr, true,
+	} while (!__atomic_compare_exchange_n(&ref->data->count, &c,
+					      (long)((unsigned long)c + nr), true,
 					      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
 	return true;
 }
