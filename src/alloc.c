@@ -654,10 +654,15 @@ static int alloc_from_chunks_n(size_t size, size_t align, int flags,
 		if (!out[0])
 			*why = "alloc from reserved chunk failed";
 	} else {
-		for (int tries = 0; !(out[0] = take_area(bits, align_bits, atomic, true, &dirty)); tries++) {
-			if (atomic || tries) {
-				*why = atomic ? "atomic alloc failed, no space left" :
-						"no space in a new chunk";
+		/*
+		 * As the kernel: after making a chunk, search again from the
+		 * start, however often: non-blocking allocations (which do not
+		 * wait for the mutex) may have taken the new chunk's space.
+		 * Only a failure to make a chunk ends a blocking allocation.
+		 */
+		while (!(out[0] = take_area(bits, align_bits, atomic, true, &dirty))) {
+			if (atomic) {
+				*why = "atomic alloc failed, no space left";
 				break;
 			}
 			pthread_mutex_unlock(&pcpu_lock);
