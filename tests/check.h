@@ -54,6 +54,13 @@ static inline int check_report(void)
 # define CHECK_SANITIZED 0
 #endif
 
+/* Emulated (qemu-user): RSS is the emulator's; re-exec needs binfmt_misc. */
+#ifdef PERCPU_TEST_EMULATED
+# define CHECK_EMULATED 1
+#else
+# define CHECK_EMULATED 0
+#endif
+
 /* Resident set size of this process, bytes. */
 static inline size_t check_rss(void)
 {

@@ -12,6 +12,12 @@ else()
   set(PERCPU_EXPECT_ATOMIC atomic)
 endif()
 
+# Under qemu-user (cross builds) RSS is qemu's, and a test cannot re-exec
+# itself (no binfmt_misc is assumed): tests skip those checks there.
+if(CMAKE_CROSSCOMPILING)
+  add_compile_definitions(PERCPU_TEST_EMULATED=1)
+endif()
+
 # percpu_test(NAME SOURCES... [LIBS ...] [ENV ...] [TIMEOUT s] [STATIC])
 # builds tests/NAME from SOURCES linked with libpercpu and registers it.
 function(percpu_test name)

@@ -1,8 +1,8 @@
 #!/bin/sh
 # percpu-info: the kernel's boot report to the byte, --help, and bad values.
-# Usage: test_percpu_info.sh PATH-TO-percpu-info
+# Usage: test_percpu_info.sh [EMULATOR ARGS...] PATH-TO-percpu-info
 set -u
-bin=$1
+bin="$*"	# word-split on use: an emulator prefix (qemu) may come first
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -13,7 +13,7 @@ err() { echo "FAIL: $*" >&2; fail=1; }
 expect_output() {
 	name=$1 want=$2
 	shift 2
-	"$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+	$bin "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	[ $rc -eq 0 ] || err "$name: exit $rc"
 	cmp -s "$tmp/out" "$want" || { err "$name: output differs"; diff "$want" "$tmp/out" >&2; }
@@ -24,7 +24,7 @@ expect_output() {
 expect_usage_error() {
 	name=$1 prefix=$2
 	shift 2
-	"$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+	$bin "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	[ $rc -eq 2 ] || err "$name: exit $rc, want 2"
 	[ "$(wc -l <"$tmp/err")" -eq 1 ] || err "$name: stderr is not one line: $(cat "$tmp/err")"
@@ -58,7 +58,7 @@ pcpu-alloc: [2] 08 09 -- --
 END
 expect_output "3 nodes" "$tmp/nodes3" --cpus 10 --nodes '0-3;4-7;8-9' --reserved 8192 --dynamic 28672 --atom 2M
 
-"$bin" --help >"$tmp/out" 2>"$tmp/err"
+$bin --help >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc -eq 0 ] || err "--help: exit $rc"
 for opt in --cpus --nodes --static --reserved --dynamic --atom --up --stats --help; do
