@@ -435,7 +435,7 @@ static __attribute__((noreturn)) void invalid_free(const void *p)
 	abort();
 }
 
-static int size_class(size_t size, size_t align)
+static inline int size_class(size_t size, size_t align)
 {
 	if (size > PCPU_MAX_CLASS_SIZE)
 		return -1;
@@ -874,11 +874,18 @@ size_t percpu_max_alloc_size(void)
 	return pcpu_ensure_setup() ? 0 : pcpu.layout->unit_size;
 }
 
-static bool valid_request(size_t size, size_t align, int flags)
+static bool invalid_request(size_t size, size_t align, int flags);
+
+static inline bool valid_request(size_t size, size_t align, int flags)
 {
-	if (size && size <= pcpu.unit_size && align && align <= PCPU_PAGE_SIZE &&
-	    !(align & (align - 1)))
+	if (__builtin_expect(size && size <= pcpu.unit_size && align && align <= PCPU_PAGE_SIZE &&
+			     !(align & (align - 1)), 1))
 		return true;
+	return invalid_request(size, align, flags);
+}
+
+static __attribute__((noinline)) bool invalid_request(size_t size, size_t align, int flags)
+{
 	/* As the kernel's do_warn: NOWARN silences this warning too. */
 	if (!(flags & PCPU_ALLOC_NOWARN) &&
 	    !__atomic_exchange_n(&warned_illegal, true, __ATOMIC_RELAXED))
@@ -933,12 +940,13 @@ static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, int
 	return p;
 }
 
-void *pcpu_alloc_area(size_t size, size_t align, int flags)
+/* The fast path: a cache hit, no lock; everything else goes to alloc_slow(). */
+static inline __attribute__((always_inline)) void *alloc_area(size_t size, size_t align,
+							       int flags)
 {
 	int cls = flags & PCPU_ALLOC_RESERVED ? -1 : size_class(size, align);
 	uintptr_t obj;
 
-	/* The fast path: a cache hit, no lock. */
 	if (cls >= 0 && cache_ptr && pcpu_stack_pop(stack_of(cls), &obj) == 1) {
 		void *p = cache_handout(obj, cls);
 		pcpu_count(&pcpu_thread_counts.nr_alloc);
@@ -948,13 +956,19 @@ void *pcpu_alloc_area(size_t size, size_t align, int flags)
 	return alloc_slow(size, align, flags, cls);
 }
 
-static void *alloc_checked(size_t size, size_t align, int flags)
+void *pcpu_alloc_area(size_t size, size_t align, int flags)
+{
+	return alloc_area(size, align, flags);
+}
+
+static inline __attribute__((always_inline)) void *alloc_checked(size_t size, size_t align,
+								   int flags)
 {
 	if (pcpu_ensure_setup())
 		return NULL;
 	if (!valid_request(size, align, flags))
 		return NULL;
-	return pcpu_alloc_area(size, align, flags);
+	return alloc_area(size, align, flags);
 }
 
 void __percpu *percpu_alloc(size_t size, size_t align)

@@ -60,6 +60,7 @@ PCPU_EXPORT int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amo
 	for (uint32_t i = 0; i < nr_counters; i++) {
 		pthread_mutex_init(&fbc[i].lock, NULL);
 		fbc[i].count = amount;
+		fbc[i].seq = 0;
 		/* A per-CPU pointer: element i of every CPU's array. */
 		__atomic_store_n(&fbc[i].counters, base + i, __ATOMIC_RELEASE);
 	}
@@ -77,18 +78,37 @@ PCPU_EXPORT void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_
 	}
 }
 
-/* count += v: count is read lock-free, so the store is atomic. */
-static inline void count_add_locked(struct percpu_counter *fbc, int64_t v)
+/*
+ * Every change of count (and every move of a delta into it) happens under
+ * the lock, between count_write_begin() and count_write_end(): the
+ * sequence count is odd meanwhile, so a lock-free reader can tell that
+ * what it read of count may be stale (limited_add needs that).
+ */
+static inline void count_write_begin(struct percpu_counter *fbc)
 {
-	__atomic_store_n(&fbc->count, fbc->count + v, __ATOMIC_RELAXED);
+	__atomic_store_n(&fbc->seq, fbc->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
-/* This CPU's delta and amount into count; caller holds the lock. */
-static void fold_locked(struct percpu_counter *fbc, int64_t amount)
+static inline void count_write_end(struct percpu_counter *fbc)
+{
+	__atomic_store_n(&fbc->seq, fbc->seq + 1, __ATOMIC_RELEASE);
+}
+
+/* This CPU's delta and amount into count, inside a write section. */
+static void fold_in_section(struct percpu_counter *fbc, int64_t amount)
 {
 	int32_t old = percpu_this_xchg(fbc->counters, 0);
+	/* count is read lock-free, so the store is atomic. */
+	__atomic_store_n(&fbc->count, fbc->count + old + amount, __ATOMIC_RELAXED);
+}
 
-	count_add_locked(fbc, (int64_t)old + amount);
+/* The same with its own write section; caller holds the lock. */
+static void fold_locked(struct percpu_counter *fbc, int64_t amount)
+{
+	count_write_begin(fbc);
+	fold_in_section(fbc, amount);
+	count_write_end(fbc);
 }
 
 PCPU_EXPORT void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount)
@@ -127,9 +147,11 @@ PCPU_EXPORT void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
 	 * A remote store can race a fast-path commit on that CPU and be
 	 * overwritten: as in the kernel, set is exact only when no add runs.
 	 */
+	count_write_begin(fbc);
 	percpu_for_each_possible_cpu(cpu)
 		__atomic_store_n(percpu_ptr(fbc->counters, cpu), 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&fbc->count, amount, __ATOMIC_RELAXED);
+	count_write_end(fbc);
 	pthread_mutex_unlock(&fbc->lock);
 }
 
@@ -164,22 +186,33 @@ PCPU_EXPORT bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_
 	 * local delta is committed only within (-batch, batch) too.
 	 */
 	if (amount < batch && amount > -(int64_t)batch) {
-		int32_t v = percpu_this_read(fbc->counters);
+		uint32_t seq = __atomic_load_n(&fbc->seq, __ATOMIC_ACQUIRE);
 
-		for (;;) {
-			int64_t n = (int64_t)v + amount;
-
-			c = percpu_counter_read(fbc);
-			if (n >= batch || n <= -(int64_t)batch)
-				break;
-			if (amount > 0 ? c + unknown > limit : c - unknown < limit)
-				break;
-			if (percpu_this_try_cmpxchg(fbc->counters, &v, (int32_t)n))
+		c = percpu_counter_read(fbc);
+		if (!(seq & 1) && (amount > 0 ? c + unknown <= limit : c - unknown >= limit) &&
+		    percpu__this_add_within(fbc->counters, amount, batch)) {
+			/*
+			 * The decision holds only if count did not move between
+			 * the read and the commit (a fold frees a CPU's delta to
+			 * grow again).  If it moved, take the amount back out and
+			 * decide under the lock.
+			 */
+			/* The commit, then the check (Dekker with the locked path). */
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&fbc->seq, __ATOMIC_RELAXED) == seq)
 				return true;
+			percpu_counter_add_batch(fbc, -amount, batch);
 		}
 	}
 
 	pthread_mutex_lock(&fbc->lock);
+	/*
+	 * The whole decision is a write section: a lock-free limited_add that
+	 * commits meanwhile either sees the odd sequence (and takes its amount
+	 * back) or is seen by the sum below (the fences pair).
+	 */
+	count_write_begin(fbc);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	c = fbc->count + amount;
 	if (amount > 0) {
 		if (c - unknown > limit)
@@ -196,8 +229,9 @@ PCPU_EXPORT bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_
 		good = amount > 0 ? c <= limit : c >= limit;
 	}
 	if (good)
-		fold_locked(fbc, amount);
+		fold_in_section(fbc, amount);
 out:
+	count_write_end(fbc);
 	pthread_mutex_unlock(&fbc->lock);
 	return good;
 }

@@ -53,6 +53,7 @@ extern "C" {
 struct percpu_counter {
 	pthread_mutex_t lock;		/* serializes folds into count, sum, set */
 	int64_t count;			/* s64: written under lock, read lock-free */
+	uint32_t seq;			/* odd while count is being changed (seqcount) */
 	int32_t __percpu *counters;	/* s32 per-CPU deltas; NULL when not initialized */
 };
 
