@@ -57,13 +57,22 @@ PCPU_EXPORT int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amo
 	if (!base)
 		return -ENOMEM;
 	(void)percpu_counter_default_batch();
+	/*
+	 * The kernel's count lock is a spinlock held for a few instructions:
+	 * an adaptive mutex spins first instead of sleeping at once, which
+	 * matters when several CPUs fold at the same time.
+	 */
+	pthread_mutexattr_t lock_attr;
+	pthread_mutexattr_init(&lock_attr);
+	pthread_mutexattr_settype(&lock_attr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	for (uint32_t i = 0; i < nr_counters; i++) {
-		pthread_mutex_init(&fbc[i].lock, NULL);
+		pthread_mutex_init(&fbc[i].lock, &lock_attr);
 		fbc[i].count = amount;
 		fbc[i].seq = 0;
 		/* A per-CPU pointer: element i of every CPU's array. */
 		__atomic_store_n(&fbc[i].counters, base + i, __ATOMIC_RELEASE);
 	}
+	pthread_mutexattr_destroy(&lock_attr);
 	return 0;
 }
 
