@@ -91,6 +91,7 @@ static unsigned int nr_chunks, nr_max_chunks;
 static unsigned int chunks_hi;		/* highest chunk index ever used + 1 */
 static unsigned int chunks_free_hint = 1;	/* no unmapped index below it */
 static int global_empty_pop_pages;
+static bool atomic_alloc_failed;	/* the balance work should refill the reserve */
 static uintptr_t cache_ptr;		/* per-CPU pointer of the caches, 0: none */
 
 /* Statistics (under pcpu_lock unless noted; user-level counts in stats.c). */
@@ -361,6 +362,8 @@ static void destroy_free_chunks(void)
 /* ---- the first chunk ---- */
 
 static void *alloc_from_chunks(size_t size, size_t align, int flags, const char **why);
+static void drain_to_depopulate(void);
+static void repopulate_reserve(bool may_create);
 
 int pcpu_alloc_init(void)
 {
@@ -407,6 +410,44 @@ int pcpu_alloc_init(void)
 		cache_ptr = (uintptr_t)alloc_from_chunks(PCPU_NR_CLASSES * PCPU_STACK_BYTES, 64, 0,
 							 &why);
 	return 0;
+}
+
+static void chunk_struct_free(struct pcpu_chunk *c)
+{
+	if (!c)
+		return;
+	free(c->map_mem);
+	free(c->live);
+	free(c->dirty);
+	free(c);
+}
+
+/*
+ * Undoes pcpu_alloc_init() after a setup that failed later, so that a
+ * retry starts from nothing (the region itself is unmapped by setup).
+ */
+void pcpu_alloc_fini(void)
+{
+	if (chunks)
+		for (unsigned int idx = 0; idx < pcpu.max_chunks; idx++)
+			chunk_struct_free(chunks[idx]);
+	chunk_struct_free(reserved_chunk);
+	free(chunks);
+	free(lists.head);
+	free(lists.tail);
+	free(lists.count);
+	memset(&lists, 0, sizeof(lists));
+	chunks = NULL;
+	reserved_chunk = NULL;
+	reserved_end = 0;
+	nr_chunks = nr_max_chunks = chunks_hi = 0;
+	chunks_free_hint = slots_mapped = 1;
+	global_empty_pop_pages = 0;
+	atomic_alloc_failed = false;
+	cache_ptr = 0;
+	nr_map_live = nr_max_alloc = 0;
+	min_alloc_size = SIZE_MAX;
+	max_alloc_size = 0;
 }
 
 /* ---- lookup and validation ---- */
@@ -660,13 +701,36 @@ static int alloc_from_chunks_n(size_t size, size_t align, int flags,
 		 * wait for the mutex) may have taken the new chunk's space.
 		 * Only a failure to make a chunk ends a blocking allocation.
 		 */
+		bool drained = false, refilled = false;
 		while (!(out[0] = take_area(bits, align_bits, atomic, true, &dirty))) {
 			if (atomic) {
-				*why = "atomic alloc failed, no space left";
-				break;
+				/*
+				 * The kernel schedules its balance work here.  Without
+				 * waiting for anything, give released pages back to the
+				 * reserve if nobody holds the mutex, and try once more;
+				 * a chunk is made only by the next balance pass.
+				 */
+				__atomic_store_n(&atomic_alloc_failed, true, __ATOMIC_RELAXED);
+				if (refilled || pthread_mutex_trylock(&pcpu_alloc_mutex)) {
+					*why = "atomic alloc failed, no space left";
+					break;
+				}
+				pthread_mutex_unlock(&pcpu_lock);
+				repopulate_reserve(false);
+				pthread_mutex_unlock(&pcpu_alloc_mutex);
+				pthread_mutex_lock(&pcpu_lock);
+				refilled = true;
+				continue;
 			}
 			pthread_mutex_unlock(&pcpu_lock);
-			bool made = chunk_create(why) != NULL;
+			bool made;
+			if (!drained) {
+				/* Chunks waiting for page release are free space too. */
+				drain_to_depopulate();
+				made = drained = true;
+			} else {
+				made = chunk_create(why) != NULL;
+			}
 			pthread_mutex_lock(&pcpu_lock);
 			if (!made)
 				break;
@@ -675,8 +739,12 @@ static int alloc_from_chunks_n(size_t size, size_t align, int flags,
 	if (out[0])
 		got = 1 + take_objects(bits, align_bits, atomic, out + 1, n - 1);
 	pthread_mutex_unlock(&pcpu_lock);
-	if (!atomic)
+	if (!atomic) {
+		/* A non-blocking allocation failed meanwhile: refill its reserve. */
+		if (__atomic_load_n(&atomic_alloc_failed, __ATOMIC_RELAXED))
+			repopulate_reserve(true);
 		pthread_mutex_unlock(&pcpu_alloc_mutex);
+	}
 	if (dirty)
 		pcpu_zero_area(out[0], (size_t)bits * PCPU_MIN_ALLOC_SIZE);
 	return got;
@@ -744,7 +812,8 @@ static void free_to_chunks(uintptr_t *ptrs, int n, size_t size)
 		maybe_isolate(c);
 	}
 	work = lists.count[lists.free_list] > PCPU_FREE_CHUNKS_TRIGGER ||
-	       lists.count[lists.to_depopulate] > 0;
+	       lists.count[lists.to_depopulate] > 0 ||
+	       __atomic_load_n(&atomic_alloc_failed, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&pcpu_lock);
 	/*
 	 * The kernel schedules its balance work here; a library has no worker,
@@ -782,7 +851,9 @@ static void *refill(int cls, int flags, const char **why)
 {
 	size_t size = 4u << cls;
 	uintptr_t objs[PCPU_CACHE_BATCH];
-	int n = alloc_from_chunks_n(size, size, flags, objs, PCPU_CACHE_BATCH, why);
+	/* A non-blocking refill leaves the small reserve to other such callers. */
+	int want = flags & PCPU_ALLOC_NOWAIT ? 2 : PCPU_CACHE_BATCH;
+	int n = alloc_from_chunks_n(size, size, flags, objs, want, why);
 
 	for (int i = 1; i < n; i++) {
 		int r = pcpu_stack_push(stack_of(cls), objs[i]);
@@ -1069,12 +1140,6 @@ static void release_pages(struct pcpu_chunk *c, const struct page_range *r, int 
 	}
 }
 
-/*
- * One balance pass (pcpu_alloc_mutex held): destroy all but one fully
- * free chunk; release the empty pages of chunks that qualify, keeping
- * LOW..HIGH empty populated pages for non-blocking allocations.
- * all: release every empty page beyond that reserve (explicit call).
- */
 /* Releases a chunk's empty pages; it then waits on the sidelined list. */
 static void depopulate(struct pcpu_chunk *c)
 {
@@ -1094,10 +1159,9 @@ static void depopulate(struct pcpu_chunk *c)
 	pthread_mutex_unlock(&pcpu_lock);
 }
 
-static void balance(bool all)
+/* Releases the pages of the chunks the free path isolated (mutex held). */
+static void drain_to_depopulate(void)
 {
-	destroy_free_chunks();
-	/* The chunks the free path isolated. */
 	for (;;) {
 		pthread_mutex_lock(&pcpu_lock);
 		struct pcpu_chunk *c = lists.head[lists.to_depopulate];
@@ -1106,20 +1170,66 @@ static void balance(bool all)
 			break;
 		depopulate(c);
 	}
-	if (!all)
-		return;
-	/* An explicit pass: every chunk's empty pages beyond the reserve. */
-	for (unsigned int idx = 0; idx < chunks_hi; idx++) {
-		struct pcpu_chunk *c = chunks[idx];
-		if (!c || !c->mapped || c->immutable)
-			continue;
-		pthread_mutex_lock(&pcpu_lock);
-		int empty = c->map.nr_empty_pop_pages;
-		bool worth = empty && global_empty_pop_pages > PCPU_EMPTY_POP_PAGES_HIGH + empty;
-		pthread_mutex_unlock(&pcpu_lock);
-		if (worth)
-			depopulate(c);
+}
+
+/*
+ * Keeps LOW..HIGH empty populated pages for non-blocking allocations, as
+ * the kernel's pcpu_balance_populated(): released pages of sidelined
+ * chunks are populated again (bookkeeping only: they fault in lazily and
+ * read as zero); may_create: if that is not enough after a non-blocking
+ * allocation failed, a chunk is made.  pcpu_alloc_mutex held.
+ */
+static void repopulate_reserve(bool may_create)
+{
+	pthread_mutex_lock(&pcpu_lock);
+	struct pcpu_chunk *c = lists.head[lists.sidelined];
+	while (c && global_empty_pop_pages < PCPU_EMPTY_POP_PAGES_HIGH) {
+		struct pcpu_chunk *next = c->next;
+		int before = c->map.nr_empty_pop_pages;
+		for (int pg = 0; pg < c->map.nr_pages; pg++)
+			if (!pcpu_test_bit(c->map.populated, (unsigned)pg))
+				pcpu_chunk_map_populate(&c->map, pg, pg + 1);
+		global_empty_pop_pages += c->map.nr_empty_pop_pages - before;
+		list_del(c);
+		chunk_relocate(c);
+		c = next;
 	}
+	bool create = may_create && atomic_alloc_failed &&
+		      global_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW;
+	__atomic_store_n(&atomic_alloc_failed, false, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&pcpu_lock);
+	if (create) {
+		const char *ignored;
+		chunk_create(&ignored);
+	}
+}
+
+/*
+ * One balance pass (pcpu_alloc_mutex held): destroy all but one fully
+ * free chunk; release the empty pages of the chunks that qualify; keep
+ * LOW..HIGH empty populated pages for non-blocking allocations.
+ * all: release every empty page beyond that reserve (explicit call).
+ */
+static void balance(bool all)
+{
+	destroy_free_chunks();
+	drain_to_depopulate();
+	if (all) {
+		/* An explicit pass: every chunk's empty pages beyond the reserve. */
+		for (unsigned int idx = 0; idx < chunks_hi; idx++) {
+			struct pcpu_chunk *c = chunks[idx];
+			if (!c || !c->mapped || c->immutable)
+				continue;
+			pthread_mutex_lock(&pcpu_lock);
+			int empty = c->map.nr_empty_pop_pages;
+			bool worth = empty &&
+				     global_empty_pop_pages > PCPU_EMPTY_POP_PAGES_HIGH + empty;
+			pthread_mutex_unlock(&pcpu_lock);
+			if (worth)
+				depopulate(c);
+		}
+	}
+	repopulate_reserve(true);
 }
 
 /*

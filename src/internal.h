@@ -269,6 +269,8 @@ bool pcpu_modules_main(char **start, char **stop);
 
 /* Builds the reserved and first dynamic chunks over chunk 0 (setup). */
 int pcpu_alloc_init(void);
+/* Forgets all of it after a failed setup. */
+void pcpu_alloc_fini(void);
 enum { PCPU_ALLOC_NOWAIT = PERCPU_ALLOC_F_NOWAIT, PCPU_ALLOC_RESERVED = 2,
        PCPU_ALLOC_NOWARN = PERCPU_ALLOC_F_NOWARN };
 /* percpu_alloc and friends, after setup and validation. */

@@ -252,6 +252,7 @@ static int build_offsets(void)
 
 static void undo_setup(void)
 {
+	pcpu_alloc_fini();
 	if (pcpu.region)
 		munmap(pcpu.region, pcpu.region_size);
 	free(pcpu.cpu_offset);

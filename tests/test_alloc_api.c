@@ -288,6 +288,27 @@ static void test_nowait(void)
 	p = percpu_alloc(4096 + 64, 64);
 	CHECK(p);
 	percpu_free(p);
+
+	/*
+	 * Non-blocking allocations that failed are not starved for good: the
+	 * balance work (here an explicit pass) refills their reserve, as the
+	 * kernel's balance work does, so they succeed again.
+	 */
+	for (int i = 0; i < 4; i++) {
+		void __percpu *q = percpu_alloc_flags(4096 + 64, 64, PERCPU_ALLOC_F_NOWAIT |
+							     PERCPU_ALLOC_F_NOWARN);
+		if (!q) {
+			percpu_balance();
+			q = percpu_alloc_flags(4096 + 64, 64, PERCPU_ALLOC_F_NOWAIT |
+							      PERCPU_ALLOC_F_NOWARN);
+			if (!q)
+				FAIL("nowait still fails after a balance pass (round %d)", i);
+		}
+		if (q && n < 4096)
+			ps[n++] = q;
+		else if (q)
+			percpu_free(q);
+	}
 	while (n)
 		percpu_free(ps[--n]);
 }
