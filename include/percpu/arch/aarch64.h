@@ -21,7 +21,7 @@
 #endif
 
 /*
- * The slow exit is a conditional branch to a local stub, never straight
+ * The slow exit is a conditional branch to a local trampoline, never straight
  * to the C label: b.cond reaches only +-1 MiB and the compiler may move
  * the cold label into another section.  On exit %[off] is the slot.
  */

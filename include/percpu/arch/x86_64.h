@@ -34,11 +34,11 @@
 #if defined(__PIC__) && !defined(__PIE__)
 # define PCPU__X86_CLEAR "movq $0, %%fs:(%[cs_off])\n\t"
 # define PCPU__X86_SLOW "7f"
-# define PCPU__X86_SLOW_STUB "7:\n\t" PCPU__X86_CLEAR "jmp %l[slow]\n\t"
+# define PCPU__X86_SLOW_EXIT "7:\n\t" PCPU__X86_CLEAR "jmp %l[slow]\n\t"
 #else
 # define PCPU__X86_CLEAR ""
 # define PCPU__X86_SLOW "%l[slow]"
-# define PCPU__X86_SLOW_STUB ""
+# define PCPU__X86_SLOW_EXIT ""
 #endif
 
 /*
@@ -77,7 +77,7 @@
 	"4:\n\t"						\
 	PCPU__X86_CLEAR						\
 	"jmp 6b\n\t"						\
-	PCPU__X86_SLOW_STUB					\
+	PCPU__X86_SLOW_EXIT					\
 	".popsection\n\t"
 
 #define PCPU__X86_OUT [idx] "=&r"(pcpu__idx), [off] "=&r"(pcpu__off)
