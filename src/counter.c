@@ -19,15 +19,13 @@
 #include "internal.h"
 #include <percpu/counter.h>
 
-#define PCPU_EXPORT __attribute__((visibility("default")))
-
 /* The kernel's GFP_KERNEL bits (see <percpu/linux.h>): anything less may not block. */
 #define PCPU_GFP_KERNEL 0xcc0u
 #define PCPU_GFP_NOWARN 0x2000u
 
-PCPU_EXPORT int32_t percpu_counter__batch;
+int32_t percpu_counter__batch;
 
-PCPU_EXPORT int32_t percpu_counter__batch_init(void)
+int32_t percpu_counter__batch_init(void)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	int32_t b;
@@ -40,7 +38,7 @@ PCPU_EXPORT int32_t percpu_counter__batch_init(void)
 	return b;
 }
 
-PCPU_EXPORT int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amount,
+int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amount,
 					 unsigned int gfp, uint32_t nr_counters)
 {
 	unsigned int flags = 0;
@@ -76,7 +74,7 @@ PCPU_EXPORT int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amo
 	return 0;
 }
 
-PCPU_EXPORT void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_t nr_counters)
+void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_t nr_counters)
 {
 	if (!nr_counters || !fbc[0].counters)
 		return;
@@ -120,7 +118,7 @@ static void fold_locked(struct percpu_counter *fbc, int64_t amount)
 	count_write_end(fbc);
 }
 
-PCPU_EXPORT void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount)
+void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount)
 {
 	pthread_mutex_lock(&fbc->lock);
 	fold_locked(fbc, amount);
@@ -137,7 +135,7 @@ static int64_t sum_deltas(struct percpu_counter *fbc)
 	return s;
 }
 
-PCPU_EXPORT int64_t __percpu_counter_sum(struct percpu_counter *fbc)
+int64_t __percpu_counter_sum(struct percpu_counter *fbc)
 {
 	int64_t ret;
 
@@ -147,7 +145,7 @@ PCPU_EXPORT int64_t __percpu_counter_sum(struct percpu_counter *fbc)
 	return ret;
 }
 
-PCPU_EXPORT void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
+void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
 {
 	unsigned int cpu;
 
@@ -164,7 +162,7 @@ PCPU_EXPORT void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
 	pthread_mutex_unlock(&fbc->lock);
 }
 
-PCPU_EXPORT int __percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs, int32_t batch)
+int __percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs, int32_t batch)
 {
 	int64_t count = percpu_counter_read(fbc);
 
@@ -181,7 +179,7 @@ PCPU_EXPORT int __percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs
  * The kernel's limited_add: amount > 0 is added only if the result stays
  * <= limit; amount < 0 only if it stays >= limit; 0 always succeeds.
  */
-PCPU_EXPORT bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
+bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 					      int64_t amount, int32_t batch)
 {
 	int64_t unknown = percpu_counter_error_bound(batch), c;

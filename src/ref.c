@@ -51,12 +51,10 @@
 #include "internal.h"
 #include <percpu/ref.h>
 
-#define PCPU_EXPORT __attribute__((visibility("default")))
-
 #define PCPU_GFP_KERNEL 0xcc0u
 #define PCPU_GFP_NOWARN 0x2000u
 
-PCPU_EXPORT __thread uint64_t percpu_ref__rd __attribute__((tls_model("initial-exec"))) =
+__thread uint64_t percpu_ref__rd __attribute__((tls_model("initial-exec"))) =
 	PERCPU_REF__UNREG;
 
 /* ---- the registry of threads that entered a section ------------------- */
@@ -151,7 +149,7 @@ static void reg_thread(void)
 	pthread_setspecific(reg_key, (void *)1);
 }
 
-PCPU_EXPORT uint64_t percpu_ref__enter_slow(void)
+uint64_t percpu_ref__enter_slow(void)
 {
 	uint64_t w = __atomic_load_n(&percpu_ref__rd, __ATOMIC_RELAXED);
 
@@ -290,7 +288,7 @@ static bool ref_usable(struct percpu_ref *ref, const char *what)
 
 /* ---- the API ------------------------------------------------------------ */
 
-PCPU_EXPORT int percpu_ref_init(struct percpu_ref *ref, percpu_ref_func_t *release,
+int percpu_ref_init(struct percpu_ref *ref, percpu_ref_func_t *release,
 				unsigned int flags, unsigned int gfp)
 {
 	unsigned int aflags = 0;
@@ -336,7 +334,7 @@ PCPU_EXPORT int percpu_ref_init(struct percpu_ref *ref, percpu_ref_func_t *relea
 	return 0;
 }
 
-PCPU_EXPORT void percpu_ref_exit(struct percpu_ref *ref)
+void percpu_ref_exit(struct percpu_ref *ref)
 {
 	struct percpu_ref_data *data = ref->data;
 	unsigned long p = ref->percpu_count_ptr;
@@ -353,7 +351,7 @@ PCPU_EXPORT void percpu_ref_exit(struct percpu_ref *ref)
 	free(data);
 }
 
-PCPU_EXPORT void percpu_ref_switch_to_atomic(struct percpu_ref *ref,
+void percpu_ref_switch_to_atomic(struct percpu_ref *ref,
 					     percpu_ref_func_t *confirm_switch)
 {
 	if (!ref_usable(ref, "switch_to_atomic"))
@@ -365,12 +363,12 @@ PCPU_EXPORT void percpu_ref_switch_to_atomic(struct percpu_ref *ref,
 }
 
 /* Our switches complete before they return: sync is the same call. */
-PCPU_EXPORT void percpu_ref_switch_to_atomic_sync(struct percpu_ref *ref)
+void percpu_ref_switch_to_atomic_sync(struct percpu_ref *ref)
 {
 	percpu_ref_switch_to_atomic(ref, NULL);
 }
 
-PCPU_EXPORT void percpu_ref_switch_to_percpu(struct percpu_ref *ref)
+void percpu_ref_switch_to_percpu(struct percpu_ref *ref)
 {
 	if (!ref_usable(ref, "switch_to_percpu"))
 		return;
@@ -380,7 +378,7 @@ PCPU_EXPORT void percpu_ref_switch_to_percpu(struct percpu_ref *ref)
 	pthread_mutex_unlock(&switch_lock);
 }
 
-PCPU_EXPORT void percpu_ref_kill_and_confirm(struct percpu_ref *ref,
+void percpu_ref_kill_and_confirm(struct percpu_ref *ref,
 					     percpu_ref_func_t *confirm_kill)
 {
 	if (!ref_usable(ref, "kill"))
@@ -398,7 +396,7 @@ PCPU_EXPORT void percpu_ref_kill_and_confirm(struct percpu_ref *ref,
 	percpu_ref_put(ref);
 }
 
-PCPU_EXPORT void percpu_ref_resurrect(struct percpu_ref *ref)
+void percpu_ref_resurrect(struct percpu_ref *ref)
 {
 	if (!ref_usable(ref, "resurrect"))
 		return;
@@ -415,7 +413,7 @@ PCPU_EXPORT void percpu_ref_resurrect(struct percpu_ref *ref)
 	pthread_mutex_unlock(&switch_lock);
 }
 
-PCPU_EXPORT bool percpu_ref_is_zero(struct percpu_ref *ref)
+bool percpu_ref_is_zero(struct percpu_ref *ref)
 {
 	unsigned long p = __atomic_load_n(&ref->percpu_count_ptr, __ATOMIC_ACQUIRE);
 	unsigned long count;
@@ -429,7 +427,7 @@ PCPU_EXPORT bool percpu_ref_is_zero(struct percpu_ref *ref)
 	return count == 0;
 }
 
-PCPU_EXPORT void percpu_ref_reinit(struct percpu_ref *ref)
+void percpu_ref_reinit(struct percpu_ref *ref)
 {
 	if (!percpu_ref_is_zero(ref))
 		pcpu_msg("percpu_ref_reinit on a ref whose count is not zero");

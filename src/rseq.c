@@ -32,8 +32,6 @@
 #include "internal.h"
 #include <percpu/ops.h>
 
-#define PCPU_EXPORT __attribute__((visibility("default")))
-
 _Static_assert(PERCPU__MODE_NONE == PCPU_MODE_NONE && PERCPU__MODE_RSEQ == PCPU_MODE_RSEQ &&
 	       PERCPU__MODE_ATOMIC == PCPU_MODE_ATOMIC && PERCPU__MODE_UP == PCPU_MODE_UP,
 	       "ops.h mode values");
@@ -331,7 +329,7 @@ void pcpu_force_atomic_mode(const char *why)
 	pthread_mutex_unlock(&pcpu_switch_lock);
 }
 
-PCPU_EXPORT unsigned int pcpu_current_index(void)
+unsigned int pcpu_current_index(void)
 {
 	const struct percpu_hot *h = &percpu_hot;
 	unsigned int n = h->nr_atomic_index, i;
@@ -351,7 +349,7 @@ PCPU_EXPORT unsigned int pcpu_current_index(void)
 	return i < n ? i : i % n;
 }
 
-PCPU_EXPORT void percpu__slowpath(void)
+void percpu__slowpath(void)
 {
 	struct percpu_hot *h = &percpu_hot;
 	int m;
@@ -409,7 +407,7 @@ PCPU_EXPORT void percpu__slowpath(void)
  * set (hot-added, or a simulated topology) is folded onto a possible one,
  * the way the atomic fallback picks its slot.
  */
-PCPU_EXPORT int percpu_current_cpu(void)
+int percpu_current_cpu(void)
 {
 #if PERCPU_SMP
 	int c = -1;
@@ -431,7 +429,7 @@ PCPU_EXPORT int percpu_current_cpu(void)
 #endif
 }
 
-PCPU_EXPORT const char *percpu_mode_name(void)
+const char *percpu_mode_name(void)
 {
 	int m = __atomic_load_n(&percpu_hot.mode, __ATOMIC_ACQUIRE);
 
@@ -449,13 +447,13 @@ PCPU_EXPORT const char *percpu_mode_name(void)
 	}
 }
 
-PCPU_EXPORT enum percpu_index_mode percpu_index_mode(void)
+enum percpu_index_mode percpu_index_mode(void)
 {
 	return pcpu_index;
 }
 
 /* Whether the calling thread has an rseq area registered with the kernel. */
-PCPU_EXPORT int percpu_rseq_registered(void)
+int percpu_rseq_registered(void)
 {
 #if PERCPU_SMP
 	if (pcpu_area == AREA_GLIBC)

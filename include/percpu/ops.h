@@ -33,6 +33,9 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; the functions declared here are exported. */
+#pragma GCC visibility push(default)
+
 /* Values of percpu_hot.mode (enum pcpu_mode in the library). */
 #define PERCPU__MODE_NONE 0
 #define PERCPU__MODE_RSEQ 1
@@ -359,6 +362,8 @@ PCPU__GEN_OPS(8, uint64_t)
 
 #define percpu_this_ptr(p)						\
 	((__typeof__(*(p)) *)(percpu__addr(p) + pcpu__cur_offset()))
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
