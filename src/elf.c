@@ -10,6 +10,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,11 +39,22 @@ static int find_main(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;	/* the first object is the main program */
 }
 
+static struct main_image the_main_image;
+static pthread_once_t main_image_once = PTHREAD_ONCE_INIT;
+
+static void find_main_image(void)
+{
+	dl_iterate_phdr(find_main, &the_main_image);
+}
+
+/*
+ * The main program never moves: walk the loaded objects once, not on
+ * every module constructor that asks.
+ */
 static struct main_image main_image(void)
 {
-	struct main_image m = { 0, 0, 0 };
-	dl_iterate_phdr(find_main, &m);
-	return m;
+	pthread_once(&main_image_once, find_main_image);
+	return the_main_image;
 }
 
 bool pcpu_addr_in_main(const void *addr)
