@@ -973,12 +973,8 @@ static inline void *cache_handout(uintptr_t obj, int cls)
 	size_t csize = (size_t)4 << cls;
 	int bits = (int)(csize / PCPU_MIN_ALLOC_SIZE);
 
-	if (range_dirty(c, bit, bits)) {
-		if (csize <= 64)
-			pcpu_zero_small(obj, csize);
-		else
-			pcpu_zero_area(obj, csize);
-	}
+	if (range_dirty(c, bit, bits))
+		pcpu_zero_area(obj, csize);
 	/* Every granule: a partly dirty object (carved from a run) is zeroed, and
 	 * the user may write all of it. */
 	mark_dirty(c, bit, bits);

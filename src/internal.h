@@ -222,11 +222,18 @@ static inline void *pcpu_cpu_addr(uintptr_t a, unsigned int cpu)
  * the image is all zero (the destination must read as zero already).
  */
 void pcpu_copy_image(uintptr_t a, const char *img, size_t size);
-/* Zeroes [a, a+size) on every possible CPU, writing only where non-zero. */
-void pcpu_zero_area(uintptr_t a, size_t size);
-/* The same for a small area (size <= 64, a multiple of 4), inline. */
-static inline void pcpu_zero_small(uintptr_t a, size_t size)
+/*
+ * Zeroes [a, a+size) on every possible CPU, writing only where non-zero
+ * (a CPU that never wrote there reads the zero page and gains nothing).
+ * Small areas (the object cache's) inline; size is a multiple of 4.
+ */
+void pcpu_zero_large(uintptr_t a, size_t size);
+static inline void pcpu_zero_area(uintptr_t a, size_t size)
 {
+	if (size > 64) {
+		pcpu_zero_large(a, size);
+		return;
+	}
 	for (unsigned int i = 0; i < pcpu.nr_possible; i++) {
 		uint32_t *p = (uint32_t *)(a + (uintptr_t)pcpu.possible_offset[i]);
 		for (size_t w = 0; w < size / 4; w++)

@@ -309,7 +309,7 @@ void pcpu_copy_image(uintptr_t a, const char *img, size_t size)
 	}
 }
 
-void pcpu_zero_area(uintptr_t a, size_t size)
+void pcpu_zero_large(uintptr_t a, size_t size)
 {
 	for (unsigned int i = 0; i < pcpu.nr_possible; i++) {
 		char *p = (char *)(a + (uintptr_t)pcpu.possible_offset[i]);
