@@ -126,9 +126,9 @@ int pcpu_fastpath_init(const struct percpu_config *cfg,
 
 /*
  * Switches the whole process to the atomic fallback, for good, so that
- * rseq's plain stores never race an atomic on the same slot: publishes
- * nr_index = 0, then aborts every rseq critical section in flight
- * (membarrier).  Idempotent.
+ * rseq's plain stores never race an atomic on the same slot: closes the
+ * rseq path and zeroes its table, then aborts every rseq critical section
+ * in flight (membarrier).  Idempotent.
  */
 void pcpu_force_atomic_mode(const char *why);
 

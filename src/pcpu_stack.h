@@ -27,7 +27,7 @@ _Static_assert(sizeof(struct pcpu_stack) == 8 && sizeof(uintptr_t) == 8,
 
 #if PERCPU_SMP && PERCPU_ARCH_RSEQ && defined(__x86_64__)
 static inline __attribute__((always_inline)) int
-pcpu_arch_stack_pop(uintptr_t a, uintptr_t *item, int *res)
+pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, int *res)
 {
 	PCPU__X86_LOCALS;
 	uint64_t cnt, r, it;
@@ -56,7 +56,7 @@ slow:
 }
 
 static inline __attribute__((always_inline)) int
-pcpu_arch_stack_push(uintptr_t a, uintptr_t item, int *res)
+pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
 {
 	PCPU__X86_LOCALS;
 	uint64_t cnt, r;
@@ -83,7 +83,7 @@ slow:
 }
 #elif PERCPU_SMP && PERCPU_ARCH_RSEQ && defined(__aarch64__)
 static inline __attribute__((always_inline)) int
-pcpu_arch_stack_pop(uintptr_t a, uintptr_t *item, int *res)
+pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, int *res)
 {
 	PCPU__A64_LOCALS;
 	uint64_t cnt, r, it;
@@ -109,7 +109,7 @@ slow:
 }
 
 static inline __attribute__((always_inline)) int
-pcpu_arch_stack_push(uintptr_t a, uintptr_t item, int *res)
+pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
 {
 	PCPU__A64_LOCALS;
 	uint64_t cnt, r, t;
@@ -135,14 +135,14 @@ slow:
 	return 0;
 }
 #else
-static inline int pcpu_arch_stack_pop(uintptr_t a, uintptr_t *item, int *res)
+static inline int pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, int *res)
 {
-	(void)a, (void)item, (void)res;
+	(void)w, (void)a, (void)item, (void)res;
 	return 0;
 }
-static inline int pcpu_arch_stack_push(uintptr_t a, uintptr_t item, int *res)
+static inline int pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
 {
-	(void)a, (void)item, (void)res;
+	(void)w, (void)a, (void)item, (void)res;
 	return 0;
 }
 #endif
@@ -152,14 +152,14 @@ static inline int pcpu_stack_pop(uintptr_t stack, uintptr_t *item)
 {
 #if PERCPU_SMP && PERCPU_ARCH_RSEQ
 	for (;;) {
-		int m = pcpu__mode(), res;
+		uint64_t w = pcpu__rseq_word();
+		int m, res;
 
-		if (m == PERCPU__MODE_RSEQ) {
-			if (pcpu_arch_stack_pop(stack, item, &res))
-				return res;
-		} else if (m != PERCPU__MODE_NONE) {
+		if (w && pcpu_arch_stack_pop(w, stack, item, &res))
+			return res;
+		m = pcpu__mode();
+		if (m != PERCPU__MODE_RSEQ && m != PERCPU__MODE_NONE)
 			return -1;
-		}
 		percpu__slowpath();
 	}
 #else
@@ -172,14 +172,14 @@ static inline int pcpu_stack_push(uintptr_t stack, uintptr_t item)
 {
 #if PERCPU_SMP && PERCPU_ARCH_RSEQ
 	for (;;) {
-		int m = pcpu__mode(), res;
+		uint64_t w = pcpu__rseq_word();
+		int m, res;
 
-		if (m == PERCPU__MODE_RSEQ) {
-			if (pcpu_arch_stack_push(stack, item, &res))
-				return res;
-		} else if (m != PERCPU__MODE_NONE) {
+		if (w && pcpu_arch_stack_push(w, stack, item, &res))
+			return res;
+		m = pcpu__mode();
+		if (m != PERCPU__MODE_RSEQ && m != PERCPU__MODE_NONE)
 			return -1;
-		}
 		percpu__slowpath();
 	}
 #else

@@ -12,11 +12,12 @@
  * registration failed, or it runs on a CPU the tables do not cover)
  * switches the whole process to the fallback for good.  A plain rseq
  * store racing an atomic on the same slot would lose updates, so the
- * switch publishes nr_index = 0, then membarrier(PRIVATE_EXPEDITED_RSEQ)
- * aborts every critical section in flight (they re-read nr_index and
- * leave), and only then lets atomics run (mode = ATOMIC).  rseq mode is
- * never chosen where that membarrier command cannot be registered: the
- * switch would have no way to stop sections in flight.
+ * switch closes the rseq path (rseq_tp_offs = 0) and zeroes the rseq
+ * table, then membarrier(PRIVATE_EXPEDITED_RSEQ) aborts every critical
+ * section in flight (they re-read their table entry and leave), and only
+ * then lets atomics run (mode = ATOMIC).  rseq mode is never chosen where
+ * that membarrier command cannot be registered: the switch would have no
+ * way to stop sections in flight.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,8 +72,18 @@ static __thread int pcpu_own_state;	/* 0 not yet, 1 registered, -1 failed */
 
 enum pcpu_area { AREA_NONE, AREA_GLIBC, AREA_OWN };
 
+/*
+ * The fast paths' tables (see struct percpu_hot): the unit offset per
+ * index, 0 where that path must not run.  Untouched bss beyond the
+ * entries in use.
+ */
+intptr_t percpu__rseq_offset[PERCPU__RSEQ_SLOTS];
+intptr_t percpu__atomic_offset[PERCPU__RSEQ_SLOTS];
+
 static enum pcpu_area pcpu_area;
 static long pcpu_area_tp_off;		/* thread pointer -> the area */
+static uint64_t pcpu_rseq_tp_offs;	/* percpu_hot.rseq_tp_offs once the path opens */
+static unsigned int pcpu_nr_rseq;	/* entries of percpu__rseq_offset in use */
 static int pcpu_target_mode = PCPU_MODE_NONE;	/* published by the slow path */
 static enum percpu_index_mode pcpu_index;
 static bool pcpu_membarrier_ok;
@@ -262,6 +273,9 @@ int pcpu_fastpath_init(const struct percpu_config *cfg, const struct percpu_layo
 		CPU_FREE(run);
 
 	why = choose_area(cfg);
+	/* Static TLS is never 2 GiB away, but the fast path's word relies on it. */
+	if (!why && (pcpu_area_tp_off < INT32_MIN || pcpu_area_tp_off > INT32_MAX - RSEQ_OFF_MM_CID))
+		why = "rseq area beyond 32-bit thread-pointer offsets";
 	if (!why) {
 		if (pcpu_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ) == 0)
 			pcpu_membarrier_ok = true;
@@ -280,40 +294,63 @@ int pcpu_fastpath_init(const struct percpu_config *cfg, const struct percpu_layo
 		pcpu_area = pcpu_area == AREA_GLIBC ? AREA_GLIBC : AREA_NONE;
 		h->index_offset = by_cpu;
 		h->nr_atomic_index = n;
-		h->nr_index = 0;
+		pcpu_rseq_tp_offs = 0;
 		free(by_cid);
 		pcpu_target_mode = PCPU_MODE_ATOMIC;
 		if (getenv("PERCPU_DEBUG"))
 			pcpu_msg("fast path: atomic (%s)", why);
 		return 0;
 	}
-	h->rseq_cs_tp_off = pcpu_area_tp_off + RSEQ_OFF_RSEQ_CS;
 	if (pcpu_index == PERCPU_INDEX_MM_CID) {
 		/* cids are dense: the k-th possible CPU's unit serves cid k. */
 		h->rseq_index_tp_off = pcpu_area_tp_off + RSEQ_OFF_MM_CID;
 		h->index_offset = by_cid;
-		h->nr_index = l->nr_possible;
+		nr_index = l->nr_possible;
 		h->nr_atomic_index = l->nr_possible;
 		free(by_cpu);
 	} else {
 		h->rseq_index_tp_off = pcpu_area_tp_off + RSEQ_OFF_CPU_ID;
 		h->index_offset = by_cpu;
-		h->nr_index = nr_index;
 		h->nr_atomic_index = n;
 		free(by_cid);
 	}
+	/* One word holds both offsets (checked above that they fit). */
+	pcpu_rseq_tp_offs = (uint32_t)(pcpu_area_tp_off + RSEQ_OFF_RSEQ_CS) |
+			    (uint64_t)(uint32_t)h->rseq_index_tp_off << 32;
+	/*
+	 * The table is untouched bss beyond the entries in use (a failed
+	 * setup may have filled some).  A unit's offset is never 0: units sit
+	 * below PERCPU_PTR_BASE.
+	 */
+	for (unsigned int i = 0; i < pcpu_nr_rseq; i++)
+		percpu__rseq_offset[i] = 0;
+	pcpu_nr_rseq = pcpu_min(nr_index, PERCPU__RSEQ_SLOTS);
+	for (unsigned int i = 0; i < pcpu_nr_rseq; i++)
+		percpu__rseq_offset[i] = h->index_offset[i];
 	pcpu_target_mode = PCPU_MODE_RSEQ;
 	return 0;
+}
+
+/* Opens atomic mode's short way (after every critical section has ended). */
+static void fill_atomic_table(void)
+{
+	const struct percpu_hot *h = &percpu_hot;
+	unsigned int n = pcpu_min(h->nr_atomic_index, PERCPU__RSEQ_SLOTS);
+
+	for (unsigned int i = 0; i < n; i++)
+		__atomic_store_n(&percpu__atomic_offset[i], h->index_offset[i], __ATOMIC_RELEASE);
 }
 
 void pcpu_force_atomic_mode(const char *why)
 {
 	pthread_mutex_lock(&pcpu_switch_lock);
 	if (__atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE) == PCPU_MODE_RSEQ) {
-		__atomic_store_n(&percpu_hot.nr_index, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&percpu_hot.rseq_tp_offs, 0, __ATOMIC_RELEASE);
+		for (unsigned int i = 0; i < pcpu_nr_rseq; i++)
+			__atomic_store_n(&percpu__rseq_offset[i], 0, __ATOMIC_RELEASE);
 		/*
-		 * After this returns no critical section that saw the old
-		 * nr_index can still commit: each was aborted and retries.
+		 * After this returns no critical section that saw an old
+		 * entry can still commit: each was aborted and retries.
 		 */
 		if (!pcpu_membarrier_ok || pcpu_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)) {
 			pcpu_msg("cannot stop rseq critical sections (%s); aborting",
@@ -321,6 +358,7 @@ void pcpu_force_atomic_mode(const char *why)
 			abort();
 		}
 		__atomic_store_n(&pcpu_target_mode, PCPU_MODE_ATOMIC, __ATOMIC_RELEASE);
+		fill_atomic_table();
 		if (__atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) != PCPU_MODE_NONE)
 			__atomic_store_n(&percpu_hot.mode, PCPU_MODE_ATOMIC, __ATOMIC_RELEASE);
 		if (why)
@@ -364,19 +402,27 @@ void percpu__slowpath(void)
 	if (m == PCPU_MODE_NONE) {
 		/*
 		 * First use after setup: open the fast path now that setup
-		 * has published everything (ready), never before.
+		 * has published everything (ready), never before.  Under the
+		 * switch lock, so that a switch to atomics cannot interleave.
 		 */
-		int none = PCPU_MODE_NONE;
-		int t = __atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE);
+		pthread_mutex_lock(&pcpu_switch_lock);
+		if (__atomic_load_n(&h->mode, __ATOMIC_RELAXED) == PCPU_MODE_NONE) {
+			int t = __atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE);
 
-		__atomic_compare_exchange_n(&h->mode, &none, t, false, __ATOMIC_RELEASE,
-					    __ATOMIC_RELAXED);
+			if (t == PCPU_MODE_RSEQ)
+				__atomic_store_n(&h->rseq_tp_offs, pcpu_rseq_tp_offs,
+						 __ATOMIC_RELEASE);
+			else if (t == PCPU_MODE_ATOMIC)
+				fill_atomic_table();
+			__atomic_store_n(&h->mode, t, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&pcpu_switch_lock);
 		return;
 	}
 	if (m != PCPU_MODE_RSEQ)
 		return;
 #if PERCPU_SMP
-	if (__atomic_load_n(&h->nr_index, __ATOMIC_ACQUIRE) == 0) {
+	if (__atomic_load_n(&h->rseq_tp_offs, __ATOMIC_ACQUIRE) == 0) {
 		/* A switch is under way: wait until it is complete. */
 		pcpu_force_atomic_mode(NULL);
 		return;
@@ -388,7 +434,7 @@ void percpu__slowpath(void)
 		return;
 	}
 	uint32_t i = pcpu_arch_tp_u32(h->rseq_index_tp_off);
-	if (i < __atomic_load_n(&h->nr_index, __ATOMIC_RELAXED))
+	if (i < pcpu_nr_rseq)
 		return;		/* the index changed meanwhile: retry */
 	if ((int32_t)pcpu_arch_tp_u32(pcpu_area_tp_off + RSEQ_OFF_CPU_ID) < 0) {
 		pcpu_force_atomic_mode("a thread runs without rseq");

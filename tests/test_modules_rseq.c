@@ -40,9 +40,11 @@ static uint64_t cs_after_work[NR_THREADS], cs_after_close[NR_THREADS];
 static uint64_t my_rseq_cs(void)
 {
 #if PERCPU_SMP && (defined(__x86_64__) || defined(__aarch64__))
-	if (!percpu_rseq_registered() || !percpu_hot.rseq_cs_tp_off)
+	if (!percpu_rseq_registered() || !percpu_hot.rseq_tp_offs)
 		return 0;
-	return *(volatile uint64_t *)((char *)__builtin_thread_pointer() + percpu_hot.rseq_cs_tp_off);
+	long cs_off = (int32_t)percpu_hot.rseq_tp_offs;
+
+	return *(volatile uint64_t *)((char *)__builtin_thread_pointer() + cs_off);
 #else
 	return 0;
 #endif

@@ -26,6 +26,28 @@ static unsigned long expect_add, expect_ret, expect_cx;
 static int nr_cpus;
 static int mode_before_switch = -1;
 
+/*
+ * The switch's guarantee, deterministically: a thread that read the open
+ * rseq word before the switch and enters its critical section after it
+ * (stress can hardly hit that window) must leave for the slow path, not
+ * commit a plain add.
+ */
+static uint64_t stale_word;
+static int stale_committed = -1;
+
+static void stale_section_check_before(void)
+{
+	stale_word = pcpu__rseq_word();
+}
+
+static void stale_section_check_after(void)
+{
+#if PERCPU_ARCH_RSEQ
+	if (stale_word)
+		stale_committed = pcpu_arch_add_8(stale_word, percpu__addr(d_ret), 1);
+#endif
+}
+
 static void *worker(void *arg)
 {
 	int id = (int)(uintptr_t)arg;
@@ -34,7 +56,9 @@ static void *worker(void *arg)
 	for (unsigned long i = 0; i < iterations; i++) {
 		if (id == 0 && i == iterations / 2) {
 			mode_before_switch = percpu_hot.mode;
+			stale_section_check_before();
 			pcpu_force_atomic_mode("test_ops_mixed");
+			stale_section_check_after();
 		}
 		if ((i & 4095) == 0) {
 			cpu_set_t set;
@@ -97,9 +121,11 @@ int main(void)
 		cx += *percpu_ptr(PERCPU_VAR(s_cx), cpu);
 	}
 	int bad = add != expect_add || ret != expect_ret || cx != expect_cx ||
-		  strcmp(percpu_mode_name(), "atomic") ||
+		  strcmp(percpu_mode_name(), "atomic") || stale_committed == 1 ||
 		  mode_before_switch != (!strcmp(start, "rseq") ? PCPU_MODE_RSEQ : PCPU_MODE_ATOMIC);
-	printf("  add %lu/%lu ret %lu/%lu cmpxchg %lu/%lu; mode now %s\n%s\n", add, expect_add,
-	       ret, expect_ret, cx, expect_cx, percpu_mode_name(), bad ? "FAILED" : "ok");
+	printf("  add %lu/%lu ret %lu/%lu cmpxchg %lu/%lu; mode now %s; stale section %s\n%s\n",
+	       add, expect_add, ret, expect_ret, cx, expect_cx, percpu_mode_name(),
+	       stale_committed < 0 ? "not tried" : stale_committed ? "COMMITTED" : "left",
+	       bad ? "FAILED" : "ok");
 	return bad;
 }

@@ -124,72 +124,108 @@ PCPU__INLINE intptr_t pcpu__cur_offset(void)
 
 /*
  * One generator per operation kind.  fast: the rseq attempt (true when
- * committed); slow: the fallback's atomic.  Mode NONE (before setup) and
- * any exit from a critical section go through percpu__slowpath().
+ * committed), tried while the rseq path is open (w != 0); atomic: the
+ * fallback's atomic.  Mode NONE (before setup) and any other exit from a
+ * critical section go through percpu__slowpath().
  */
 #if PERCPU_ARCH_RSEQ
-# define PCPU__TRY(call) (m == PERCPU__MODE_RSEQ && pcpu__likely(call))
+PCPU__INLINE uint64_t pcpu__rseq_word(void)
+{
+	/* Acquire: pairs with the release that opens the rseq path. */
+	return __atomic_load_n(&percpu_hot.rseq_tp_offs, __ATOMIC_ACQUIRE);
+}
+# define PCPU__TRY(call) (pcpu__likely(w != 0) && pcpu__likely(call))
 #else
+PCPU__INLINE uint64_t pcpu__rseq_word(void)
+{
+	return 0;
+}
 # define PCPU__TRY(call) 0
 #endif
 
+/*
+ * Atomic mode's short way to the current CPU's offset: the index from
+ * glibc's rseq area looked up in percpu__atomic_offset, a table filled
+ * only once the process is in atomic mode.  0: take the long way (mode
+ * check, sched_getcpu()).
+ */
+PCPU__INLINE intptr_t pcpu__atomic_fast_offset(void)
+{
+#if PERCPU_ARCH_RSEQ
+	long io = __atomic_load_n(&percpu_hot.rseq_index_tp_off, __ATOMIC_RELAXED);
+
+	if (!io)
+		return 0;
+	/* Acquire: pairs with the release that fills the table. */
+	return __atomic_load_n(&pcpu_arch_atomic_table()[pcpu_arch_tp_u16(io)], __ATOMIC_ACQUIRE);
+#else
+	return 0;
+#endif
+}
+
 #define PCPU__LOOP(fast, atomic_expr)					\
 	for (;;) {							\
-		int m = pcpu__mode();					\
-		if (PCPU__TRY(fast))					\
-			return r;					\
-		if (pcpu__likely(m == PERCPU__MODE_ATOMIC)) {		\
+		uint64_t w = pcpu__rseq_word();				\
+		intptr_t off;						\
+		(void)w;						\
+		if (pcpu__likely(w != 0)) {				\
+			if (PCPU__TRY(fast))				\
+				return r;				\
+		} else if ((off = pcpu__atomic_fast_offset()) != 0) {	\
 			atomic_expr;					\
 			return r;					\
 		}							\
-		if (m == PERCPU__MODE_RSEQ && !PERCPU_ARCH_RSEQ)	\
-			__builtin_unreachable();			\
+		if (pcpu__likely(pcpu__mode() == PERCPU__MODE_ATOMIC)) { \
+			off = pcpu__atomic_offset();			\
+			atomic_expr;					\
+			return r;					\
+		}							\
 		percpu__slowpath();					\
 	}
 
-#define PCPU__SLOT(ut) ((ut *)(a + pcpu__atomic_offset()))
+#define PCPU__SLOT(ut) ((ut *)(a + off))
 
 #define PCPU__GEN_OPS(n, ut)							\
 PCPU__INLINE uint64_t pcpu__add_##n(uintptr_t a, ut v)				\
 {										\
 	uint64_t r = 0;								\
-	PCPU__LOOP(pcpu_arch_add_##n(a, v),					\
+	PCPU__LOOP(pcpu_arch_add_##n(w, a, v),					\
 		   __atomic_fetch_add(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
 }										\
 PCPU__INLINE uint64_t pcpu__and_##n(uintptr_t a, ut v)				\
 {										\
 	uint64_t r = 0;								\
-	PCPU__LOOP(pcpu_arch_and_##n(a, v),					\
+	PCPU__LOOP(pcpu_arch_and_##n(w, a, v),					\
 		   __atomic_fetch_and(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
 }										\
 PCPU__INLINE uint64_t pcpu__or_##n(uintptr_t a, ut v)				\
 {										\
 	uint64_t r = 0;								\
-	PCPU__LOOP(pcpu_arch_or_##n(a, v),					\
+	PCPU__LOOP(pcpu_arch_or_##n(w, a, v),					\
 		   __atomic_fetch_or(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
 }										\
 PCPU__INLINE uint64_t pcpu__write_##n(uintptr_t a, ut v)			\
 {										\
 	uint64_t r = 0;								\
-	PCPU__LOOP(pcpu_arch_write_##n(a, v),					\
+	PCPU__LOOP(pcpu_arch_write_##n(w, a, v),					\
 		   __atomic_store_n(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
 }										\
 PCPU__INLINE uint64_t pcpu__add_return_##n(uintptr_t a, ut v)			\
 {										\
 	uint64_t r;								\
-	PCPU__LOOP(pcpu_arch_add_return_##n(a, v, &r),				\
+	PCPU__LOOP(pcpu_arch_add_return_##n(w, a, v, &r),				\
 		   r = __atomic_add_fetch(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
 }										\
 PCPU__INLINE uint64_t pcpu__xchg_##n(uintptr_t a, ut v)			\
 {										\
 	uint64_t r;								\
-	PCPU__LOOP(pcpu_arch_xchg_##n(a, v, &r),				\
+	PCPU__LOOP(pcpu_arch_xchg_##n(w, a, v, &r),				\
 		   r = __atomic_exchange_n(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))\
 }										\
 PCPU__INLINE uint64_t pcpu__cmpxchg_##n(uintptr_t a, ut o, ut nv)		\
 {										\
 	uint64_t r;								\
-	PCPU__LOOP(pcpu_arch_cmpxchg_##n(a, o, nv, &r),				\
+	PCPU__LOOP(pcpu_arch_cmpxchg_##n(w, a, o, nv, &r),				\
 		   ut e = o;							\
 		   __atomic_compare_exchange_n(PCPU__SLOT(ut), &e, nv, false,	\
 					       __ATOMIC_RELAXED,		\
@@ -205,12 +241,20 @@ PCPU__INLINE uint64_t pcpu__cmpxchg_##n(uintptr_t a, ut o, ut nv)		\
 PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 {
 	for (;;) {
-		int m = pcpu__mode();
+		uint64_t w = pcpu__rseq_word();
 		int64_t r = 0;
-		if (PCPU__TRY(pcpu_arch_add_within_4(a, v, bound, &r)))
-			return r < bound && r > -(int64_t)bound;
-		if (pcpu__likely(m == PERCPU__MODE_ATOMIC))
+		intptr_t off;
+		(void)w;
+		if (pcpu__likely(w != 0)) {
+			if (PCPU__TRY(pcpu_arch_add_within_4(w, a, v, bound, &r)))
+				return r < bound && r > -(int64_t)bound;
+		} else if ((off = pcpu__atomic_fast_offset()) != 0) {
 			return pcpu__add_within_cas(PCPU__SLOT(int32_t), v, bound);
+		}
+		if (pcpu__likely(pcpu__mode() == PERCPU__MODE_ATOMIC)) {
+			off = pcpu__atomic_offset();
+			return pcpu__add_within_cas(PCPU__SLOT(int32_t), v, bound);
+		}
 		percpu__slowpath();
 	}
 }

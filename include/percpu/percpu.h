@@ -122,21 +122,39 @@ unsigned int percpu_next_possible(int cpu);
 extern intptr_t *percpu_cpu_offset;
 
 /*
- * The state every fast path reads, in one cache line.  index_offset is
- * indexed by the fast path's index (CPU id, or mm_cid in that mode); the
- * rseq fast path may be used only when index < nr_index, so nr_index = 0
- * sends every operation to the atomic fallback.
+ * The state every fast path reads, in one cache line.
+ *
+ * rseq_tp_offs is the rseq fast path's one load: the thread-pointer
+ * offsets of the rseq area's rseq_cs (low 32 bits) and of its index,
+ * cpu_id or mm_cid (high 32 bits); 0 while no critical section may be
+ * tried (before setup, in atomic mode, or while a switch to it is under
+ * way).  A critical section reads the low 16 bits of its index and looks
+ * them up in percpu__rseq_offset[PERCPU__RSEQ_SLOTS], a table at a fixed
+ * address whose zero entries send it to the slow path: indices rseq must
+ * not use, the kernel's "not registered" values (-1, -2), and every index
+ * once the process switched to atomics.  Linux never gives a CPU id or an
+ * mm_cid of 65536 or more (NR_CPUS <= 8192).
+ *
+ * Atomic mode reads percpu__atomic_offset the same way (a zero entry: ask
+ * sched_getcpu()), and index_offset, nr_atomic_index entries indexed by
+ * the full index or CPU id, on the long way.
  */
+#define PERCPU__RSEQ_SLOTS 65536
 struct percpu_hot {
+	uint64_t rseq_tp_offs;
+	long rseq_index_tp_off;	/* thread pointer -> cpu_id or mm_cid (0: none) */
 	const intptr_t *index_offset;
-	uint32_t nr_index;
 	uint32_t nr_atomic_index;	/* entries valid for the fallback */
-	long rseq_index_tp_off;	/* thread pointer -> rseq cpu_id or mm_cid */
-	long rseq_cs_tp_off;	/* thread pointer -> rseq_cs */
 	int ready;			/* setup done */
 	int mode;			/* enum percpu_mode (see percpu_mode_name) */
 };
 extern struct percpu_hot percpu_hot;
+/*
+ * Read through the GOT only (see arch/x86_64.h): the critical sections'
+ * table, and atomic mode's, filled once the process is in atomic mode.
+ */
+extern intptr_t percpu__rseq_offset[PERCPU__RSEQ_SLOTS];
+extern intptr_t percpu__atomic_offset[PERCPU__RSEQ_SLOTS];
 
 /* ---- per-CPU pointer translation ---------------------------------------- */
 

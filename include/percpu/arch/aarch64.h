@@ -2,7 +2,7 @@
 /*
  * rseq critical sections for aarch64.  Included by <percpu/ops.h>.
  * The shape is the x86-64 one (see arch/x86_64.h): store rseq_cs, read
- * the index, check it against nr_index inside the section, then plain
+ * the index, look it up in the rseq table inside the section, then plain
  * ldr / compute / str with the final str as the commit.  No exclusive
  * loads or stores: rseq's restart makes the sequence per-CPU atomic.
  */
@@ -38,11 +38,9 @@
 	"add %[off], %[off], :lo12:3b\n\t"			\
 	"str %[off], [%[tp], %[cs_off]]\n"			\
 	"1:\n\t"						\
-	"ldr %w[idx], [%[tp], %[idx_off]]\n\t"			\
-	"ldr %w[off], [%[nr]]\n\t"				\
-	"cmp %w[idx], %w[off]\n\t"				\
-	"b.hs 7f\n\t"						\
+	"ldrh %w[idx], [%[tp], %[idx_off]]\n\t"			\
 	"ldr %[off], [%[tab], %[idx], lsl #3]\n\t"		\
+	"cbz %[off], 7f\n\t"					\
 	"add %[off], %[off], %[a]\n\t"
 
 #define PCPU__A64_EXIT						\
@@ -63,10 +61,38 @@
 #define PCPU__A64_LOCALS uint64_t pcpu__idx, pcpu__off, pcpu__tp
 #define PCPU__A64_OUT [idx] "=&r"(pcpu__idx), [off] "=&r"(pcpu__off), [tp] "=&r"(pcpu__tp)
 #define PCPU__A64_IN							\
-	[cs_off] "r"(percpu_hot.rseq_cs_tp_off),			\
-	[idx_off] "r"(percpu_hot.rseq_index_tp_off),			\
-	[nr] "r"(&percpu_hot.nr_index),					\
-	[tab] "r"(percpu_hot.index_offset)
+	[cs_off] "r"((long)(int32_t)w),					\
+	[idx_off] "r"((long)((int64_t)w >> 32)),			\
+	[tab] "r"(pcpu_arch_rseq_table())
+
+/* The rseq table's address, from the GOT (see arch/x86_64.h). */
+static inline __attribute__((always_inline)) const intptr_t *pcpu_arch_rseq_table(void)
+{
+	const intptr_t *t;
+
+	__asm__("adrp %0, :got:percpu__rseq_offset\n\t"
+		"ldr %0, [%0, :got_lo12:percpu__rseq_offset]" : "=r"(t));
+	return t;
+}
+
+static inline __attribute__((always_inline)) const intptr_t *pcpu_arch_atomic_table(void)
+{
+	const intptr_t *t;
+
+	__asm__("adrp %0, :got:percpu__atomic_offset\n\t"
+		"ldr %0, [%0, :got_lo12:percpu__atomic_offset]" : "=r"(t));
+	return t;
+}
+
+static inline __attribute__((always_inline)) uint16_t pcpu_arch_tp_u16(long off)
+{
+	uint64_t tp;
+	uint32_t v;
+
+	__asm__ volatile("mrs %0, tpidr_el0" : "=r"(tp));
+	__asm__ volatile("ldrh %w0, [%1, %2]" : "=r"(v) : "r"(tp), "r"(off));
+	return (uint16_t)v;
+}
 
 static inline __attribute__((always_inline)) uint32_t pcpu_arch_tp_u32(long off)
 {
@@ -84,7 +110,7 @@ static inline __attribute__((always_inline)) uint32_t pcpu_arch_tp_u32(long off)
  */
 #define PCPU__A64_RMW(name, insn, n, ut, ld, st, r)				\
 static inline __attribute__((always_inline)) int				\
-pcpu_arch_##name##_##n(uintptr_t a, ut v)					\
+pcpu_arch_##name##_##n(uint64_t w, uintptr_t a, ut v)					\
 {										\
 	PCPU__A64_LOCALS;							\
 	uint64_t t;								\
@@ -107,7 +133,7 @@ PCPU__A64_RMW(and, "and", n, ut, ld, st, r)					\
 PCPU__A64_RMW(or, "orr", n, ut, ld, st, r)					\
 										\
 static inline __attribute__((always_inline)) int				\
-pcpu_arch_write_##n(uintptr_t a, ut v)						\
+pcpu_arch_write_##n(uint64_t w, uintptr_t a, ut v)						\
 {										\
 	PCPU__A64_LOCALS;							\
 	__asm__ volatile goto(PCPU__A64_ENTER						\
@@ -122,7 +148,7 @@ slow:										\
 }										\
 										\
 static inline __attribute__((always_inline)) int				\
-pcpu_arch_add_return_##n(uintptr_t a, ut v, uint64_t *ret)			\
+pcpu_arch_add_return_##n(uint64_t w, uintptr_t a, ut v, uint64_t *ret)			\
 {										\
 	PCPU__A64_LOCALS;							\
 	uint64_t t;								\
@@ -141,7 +167,7 @@ slow:										\
 }										\
 										\
 static inline __attribute__((always_inline)) int				\
-pcpu_arch_xchg_##n(uintptr_t a, ut v, uint64_t *ret)				\
+pcpu_arch_xchg_##n(uint64_t w, uintptr_t a, ut v, uint64_t *ret)				\
 {										\
 	PCPU__A64_LOCALS;							\
 	uint64_t t;								\
@@ -160,7 +186,7 @@ slow:										\
 										\
 /* old is zero-extended: the load zero-extends sub-word values too. */		\
 static inline __attribute__((always_inline)) int				\
-pcpu_arch_cmpxchg_##n(uintptr_t a, ut old, ut new, uint64_t *ret)		\
+pcpu_arch_cmpxchg_##n(uint64_t w, uintptr_t a, ut old, ut new, uint64_t *ret)		\
 {										\
 	PCPU__A64_LOCALS;							\
 	uint64_t t;								\
@@ -187,7 +213,7 @@ PCPU__A64_GEN(8, uint64_t, "ldr", "str", "x")
 
 /* percpu_counter's fast path (see arch/x86_64.h): a bounded 32-bit add. */
 static inline __attribute__((always_inline)) int
-pcpu_arch_add_within_4(uintptr_t a, int32_t v, int32_t bound, int64_t *ret)
+pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound, int64_t *ret)
 {
 	PCPU__A64_LOCALS;
 	int64_t t;
