@@ -124,8 +124,8 @@ static inline int32_t percpu_counter_default_batch(void)
  * writer leave a delta past the batch until it folds, which breaks the
  * bound.)  Otherwise the amount is folded into count under the lock.
  */
-static inline void percpu_counter_add_batch(struct percpu_counter *fbc, int64_t amount,
-					    int32_t batch)
+static inline void percpu_counter__add(struct percpu_counter *fbc, int64_t amount,
+				       int32_t batch)
 {
 	if (pcpu__likely(amount < batch && amount > -(int64_t)batch) &&
 	    pcpu__likely(percpu__this_add_within(fbc->counters, amount, batch)))
@@ -133,9 +133,26 @@ static inline void percpu_counter_add_batch(struct percpu_counter *fbc, int64_t 
 	percpu_counter__fold(fbc, amount);
 }
 
+static inline void percpu_counter_add_batch(struct percpu_counter *fbc, int64_t amount,
+					    int32_t batch)
+{
+	/* The fast path's arithmetic is 32-bit; a smaller batch only folds sooner. */
+	if (pcpu__unlikely(batch > (1 << 30)))
+		batch = 1 << 30;
+	percpu_counter__add(fbc, amount, batch);
+}
+
 static inline void percpu_counter_add(struct percpu_counter *fbc, int64_t amount)
 {
-	percpu_counter_add_batch(fbc, amount, percpu_counter_default_batch());
+	int32_t batch = __atomic_load_n(&percpu_counter__batch, __ATOMIC_RELAXED);
+
+	/*
+	 * percpu_counter_init() computed it, in [32, 2^20]: saying so lets
+	 * the compiler drop the range checks of a small constant amount.
+	 */
+	if (batch < 32 || batch > (1 << 20))
+		__builtin_unreachable();
+	percpu_counter__add(fbc, amount, batch);
 }
 
 static inline void percpu_counter_sub(struct percpu_counter *fbc, int64_t amount)

@@ -242,12 +242,14 @@ PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 {
 	for (;;) {
 		uint64_t w = pcpu__rseq_word();
-		int64_t r = 0;
 		intptr_t off;
 		(void)w;
 		if (pcpu__likely(w != 0)) {
-			if (PCPU__TRY(pcpu_arch_add_within_4(w, a, v, bound, &r)))
-				return r < bound && r > -(int64_t)bound;
+#if PERCPU_ARCH_RSEQ
+			int added = pcpu_arch_add_within_4(w, a, v, bound);
+			if (pcpu__likely(added >= 0))
+				return added;
+#endif
 		} else if ((off = pcpu__atomic_fast_offset()) != 0) {
 			return pcpu__add_within_cas(PCPU__SLOT(int32_t), v, bound);
 		}
@@ -399,7 +401,10 @@ PCPU__GEN_OPS(8, uint64_t)
 			__ATOMIC_RELAXED); })
 
 /* The current CPU's copy; the thread may migrate right after. */
-/* percpu__this_add_within(int32_t __percpu *p, v, bound): see pcpu__add_within_4. */
+/*
+ * percpu__this_add_within(int32_t __percpu *p, v, bound): see
+ * pcpu__add_within_4; needs |v| < bound <= 2^30.
+ */
 #define percpu__this_add_within(p, v, bound) ({					\
 	_Static_assert(sizeof(*(p)) == 4, "a 32-bit slot");			\
 	pcpu__add_within_4(percpu__addr(p), (int32_t)(v), (int32_t)(bound)); })

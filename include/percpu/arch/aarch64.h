@@ -211,29 +211,37 @@ PCPU__A64_GEN(2, uint16_t, "ldrh", "strh", "w")
 PCPU__A64_GEN(4, uint32_t, "ldr", "str", "w")
 PCPU__A64_GEN(8, uint64_t, "ldr", "str", "x")
 
-/* percpu_counter's fast path (see arch/x86_64.h): a bounded 32-bit add. */
+/*
+ * percpu_counter's fast path (see arch/x86_64.h): a bounded 32-bit add.
+ * "full" is reached through a local trampoline, as "slow" is.
+ */
 static inline __attribute__((always_inline)) int
-pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound, int64_t *ret)
+pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound)
 {
 	PCPU__A64_LOCALS;
-	int64_t t;
+	uint64_t t, u;
 	__asm__ volatile goto(PCPU__A64_ENTER
-		     "ldrsw %[t], [%[off]]\n\t"
-		     "add %[t], %[t], %[v]\n\t"
-		     "cmp %[t], %[hi]\n\t"
-		     "b.ge 2f\n\t"
-		     "cmp %[t], %[lo]\n\t"
-		     "b.le 2f\n\t"
+		     "ldr %w[t], [%[off]]\n\t"
+		     "add %w[t], %w[t], %w[v]\n\t"
+		     "add %w[u], %w[t], %w[bm1]\n\t"
+		     "cmp %w[u], %w[range]\n\t"
+		     "b.hs 8f\n\t"
 		     "str %w[t], [%[off]]\n\t"
 		     PCPU__A64_EXIT
-		     : PCPU__A64_OUT, [t] "=&r"(t)
+		     ".pushsection __percpu_rseq_abort, \"ax\"\n"
+		     "8:\n\t"
+		     PCPU__A64_CLEAR
+		     "b %l[full]\n\t"
+		     ".popsection\n\t"
+		     : PCPU__A64_OUT, [t] "=&r"(t), [u] "=&r"(u)
 		     : PCPU__A64_IN, [a] "r"(a), [v] "r"((int64_t)v),
-		       [hi] "r"((int64_t)bound), [lo] "r"(-(int64_t)bound)
-		     : "memory", "cc" : slow);
-	*ret = t;
+		       [bm1] "r"((int64_t)bound - 1), [range] "r"((int64_t)2 * bound - 1)
+		     : "memory", "cc" : slow, full);
 	return 1;
-slow:
+full:
 	return 0;
+slow:
+	return -1;
 }
 
 #endif

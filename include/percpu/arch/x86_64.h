@@ -40,10 +40,17 @@
 # define PCPU__X86_CLEAR "movq $0, %%fs:(%[cs_off])\n\t"
 # define PCPU__X86_SLOW "7f"
 # define PCPU__X86_SLOW_EXIT "7:\n\t" PCPU__X86_CLEAR "jmp %l[slow]\n\t"
+# define PCPU__X86_FULL "8f"
+# define PCPU__X86_FULL_EXIT						\
+	".pushsection __percpu_rseq_abort, \"ax\"\n"			\
+	"8:\n\t" PCPU__X86_CLEAR "jmp %l[full]\n\t"			\
+	".popsection\n\t"
 #else
 # define PCPU__X86_CLEAR ""
 # define PCPU__X86_SLOW "%l[slow]"
 # define PCPU__X86_SLOW_EXIT ""
+# define PCPU__X86_FULL "%l[full]"
+# define PCPU__X86_FULL_EXIT ""
 #endif
 
 /*
@@ -229,32 +236,34 @@ PCPU__X86_GEN(8, uint64_t, "q", "q", "movq", "q")
 
 /*
  * percpu_counter's fast path: add v to a 32-bit slot only while the sum
- * stays strictly within (-bound, bound); otherwise leave before the
- * commit.  *ret is the sum either way, so the caller knows which.
+ * stays strictly within (-bound, bound), one unsigned compare of
+ * sum + bound - 1 against 2 * bound - 1; otherwise leave for "full"
+ * before the commit.  |v| < bound <= 2^30, so nothing overflows.
+ * Returns 1 when added, 0 when full, -1 for the slow path.
  */
 static inline __attribute__((always_inline)) int
-pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound, int64_t *ret)
+pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound)
 {
 	PCPU__X86_LOCALS;
-	int64_t r;
+	uint32_t r, t;
 	__asm__ volatile goto(PCPU__X86_ENTER
-		     "addq %[a], %[off]\n\t"
-		     "movslq (%[off]), %[r]\n\t"
-		     "addq %[v], %[r]\n\t"
-		     "cmpq %[hi], %[r]\n\t"
-		     "jge 2f\n\t"
-		     "cmpq %[lo], %[r]\n\t"
-		     "jle 2f\n\t"
-		     "movl %k[r], (%[off])\n\t"
+		     "movl (%[off], %[a]), %[r]\n\t"
+		     "addl %[v], %[r]\n\t"
+		     "leal -1(%q[r], %q[b]), %[t]\n\t"
+		     "cmpl %[range], %[t]\n\t"
+		     "jae " PCPU__X86_FULL "\n\t"
+		     "movl %[r], (%[off], %[a])\n\t"
 		     PCPU__X86_EXIT
-		     : PCPU__X86_OUT, [r] "=&r"(r)
-		     : PCPU__X86_IN, [a] "r"(a), [v] "r"((int64_t)v),
-		       [hi] "r"((int64_t)bound), [lo] "r"(-(int64_t)bound)
-		     : "memory", "cc" : slow);
-	*ret = r;
+		     PCPU__X86_FULL_EXIT
+		     : PCPU__X86_OUT, [r] "=&r"(r), [t] "=&r"(t)
+		     : PCPU__X86_IN, [a] "r"(a), [v] "r"(v), [b] "r"((int64_t)bound),
+		       [range] "r"(2 * bound - 1)
+		     : "memory", "cc" : slow, full);
 	return 1;
-slow:
+full:
 	return 0;
+slow:
+	return -1;
 }
 
 #endif
