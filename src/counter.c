@@ -12,7 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -43,6 +43,7 @@ int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amount,
 {
 	unsigned int flags = 0;
 	int32_t __percpu *base;
+	struct percpu_counter__shared *shared;
 
 	if (!nr_counters)
 		return 0;
@@ -54,23 +55,20 @@ int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amount,
 	base = percpu_alloc_flags((size_t)nr_counters * sizeof(int32_t), _Alignof(int32_t), flags);
 	if (!base)
 		return -ENOMEM;
+	shared = aligned_alloc(_Alignof(struct percpu_counter__shared),
+			       (size_t)nr_counters * sizeof(*shared));
+	if (!shared) {
+		percpu_free(base);
+		return -ENOMEM;
+	}
+	/* percpu_counter_add() relies on the batch being known from here on. */
 	(void)percpu_counter_default_batch();
-	/*
-	 * The kernel's count lock is a spinlock held for a few instructions:
-	 * an adaptive mutex spins first instead of sleeping at once, which
-	 * matters when several CPUs fold at the same time.
-	 */
-	pthread_mutexattr_t lock_attr;
-	pthread_mutexattr_init(&lock_attr);
-	pthread_mutexattr_settype(&lock_attr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	for (uint32_t i = 0; i < nr_counters; i++) {
-		pthread_mutex_init(&fbc[i].lock, &lock_attr);
-		fbc[i].count = amount;
-		fbc[i].seq = 0;
+		shared[i] = (struct percpu_counter__shared){ .count = amount };
+		fbc[i].shared = &shared[i];
 		/* A per-CPU pointer: element i of every CPU's array. */
 		__atomic_store_n(&fbc[i].counters, base + i, __ATOMIC_RELEASE);
 	}
-	pthread_mutexattr_destroy(&lock_attr);
 	return 0;
 }
 
@@ -79,10 +77,45 @@ void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_t nr_counter
 	if (!nr_counters || !fbc[0].counters)
 		return;
 	percpu_free(fbc[0].counters);
+	free(fbc[0].shared);
 	for (uint32_t i = 0; i < nr_counters; i++) {
-		pthread_mutex_destroy(&fbc[i].lock);
 		fbc[i].counters = NULL;
+		fbc[i].shared = NULL;
 	}
+}
+
+/*
+ * The count lock.  The kernel's is a spinlock held with interrupts off
+ * for a few instructions; a thread cannot stop being preempted, so a
+ * waiter spins briefly, then yields its CPU (the holder may be waiting
+ * for one).  Unlike a futex mutex, unlocking never needs a system call,
+ * which is what folds from many threads per CPU would otherwise pay.
+ */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+static void count_lock(struct percpu_counter *fbc)
+{
+	for (unsigned int spins = 0;; spins++) {
+		if (!__atomic_load_n(&fbc->shared->lock, __ATOMIC_RELAXED) &&
+		    !__atomic_exchange_n(&fbc->shared->lock, 1, __ATOMIC_ACQUIRE))
+			return;
+		if (spins < 100)
+			cpu_relax();
+		else
+			sched_yield();
+	}
+}
+
+static void count_unlock(struct percpu_counter *fbc)
+{
+	__atomic_store_n(&fbc->shared->lock, 0, __ATOMIC_RELEASE);
 }
 
 /*
@@ -93,13 +126,13 @@ void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_t nr_counter
  */
 static inline void count_write_begin(struct percpu_counter *fbc)
 {
-	__atomic_store_n(&fbc->seq, fbc->seq + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&fbc->shared->seq, fbc->shared->seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 static inline void count_write_end(struct percpu_counter *fbc)
 {
-	__atomic_store_n(&fbc->seq, fbc->seq + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&fbc->shared->seq, fbc->shared->seq + 1, __ATOMIC_RELEASE);
 }
 
 /* This CPU's delta and amount into count, inside a write section. */
@@ -107,7 +140,7 @@ static void fold_in_section(struct percpu_counter *fbc, int64_t amount)
 {
 	int32_t old = percpu_this_xchg(fbc->counters, 0);
 	/* count is read lock-free, so the store is atomic. */
-	__atomic_store_n(&fbc->count, fbc->count + old + amount, __ATOMIC_RELAXED);
+	__atomic_store_n(&fbc->shared->count, fbc->shared->count + old + amount, __ATOMIC_RELAXED);
 }
 
 /* The same with its own write section; caller holds the lock. */
@@ -120,9 +153,9 @@ static void fold_locked(struct percpu_counter *fbc, int64_t amount)
 
 void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount)
 {
-	pthread_mutex_lock(&fbc->lock);
+	count_lock(fbc);
 	fold_locked(fbc, amount);
-	pthread_mutex_unlock(&fbc->lock);
+	count_unlock(fbc);
 }
 
 static int64_t sum_deltas(struct percpu_counter *fbc)
@@ -139,9 +172,9 @@ int64_t __percpu_counter_sum(struct percpu_counter *fbc)
 {
 	int64_t ret;
 
-	pthread_mutex_lock(&fbc->lock);
-	ret = fbc->count + sum_deltas(fbc);
-	pthread_mutex_unlock(&fbc->lock);
+	count_lock(fbc);
+	ret = fbc->shared->count + sum_deltas(fbc);
+	count_unlock(fbc);
 	return ret;
 }
 
@@ -149,7 +182,7 @@ void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
 {
 	unsigned int cpu;
 
-	pthread_mutex_lock(&fbc->lock);
+	count_lock(fbc);
 	/*
 	 * A remote store can race a fast-path commit on that CPU and be
 	 * overwritten: as in the kernel, set is exact only when no add runs.
@@ -157,9 +190,9 @@ void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
 	count_write_begin(fbc);
 	percpu_for_each_possible_cpu(cpu)
 		__atomic_store_n(percpu_ptr(fbc->counters, cpu), 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&fbc->count, amount, __ATOMIC_RELAXED);
+	__atomic_store_n(&fbc->shared->count, amount, __ATOMIC_RELAXED);
 	count_write_end(fbc);
-	pthread_mutex_unlock(&fbc->lock);
+	count_unlock(fbc);
 }
 
 int __percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs, int32_t batch)
@@ -193,7 +226,7 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 	 * local delta is committed only within (-batch, batch) too.
 	 */
 	if (amount < batch && amount > -(int64_t)batch) {
-		uint32_t seq = __atomic_load_n(&fbc->seq, __ATOMIC_ACQUIRE);
+		uint32_t seq = __atomic_load_n(&fbc->shared->seq, __ATOMIC_ACQUIRE);
 
 		c = percpu_counter_read(fbc);
 		if (!(seq & 1) && (amount > 0 ? c + unknown <= limit : c - unknown >= limit) &&
@@ -206,13 +239,13 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 			 */
 			/* The commit, then the check (Dekker with the locked path). */
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&fbc->seq, __ATOMIC_RELAXED) == seq)
+			if (__atomic_load_n(&fbc->shared->seq, __ATOMIC_RELAXED) == seq)
 				return true;
 			percpu_counter_add_batch(fbc, -amount, batch);
 		}
 	}
 
-	pthread_mutex_lock(&fbc->lock);
+	count_lock(fbc);
 	/*
 	 * The whole decision is a write section: a lock-free limited_add that
 	 * commits meanwhile either sees the odd sequence (and takes its amount
@@ -220,7 +253,7 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 	 */
 	count_write_begin(fbc);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	c = fbc->count + amount;
+	c = fbc->shared->count + amount;
 	if (amount > 0) {
 		if (c - unknown > limit)
 			goto out;
@@ -239,6 +272,6 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 		fold_in_section(fbc, amount);
 out:
 	count_write_end(fbc);
-	pthread_mutex_unlock(&fbc->lock);
+	count_unlock(fbc);
 	return good;
 }

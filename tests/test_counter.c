@@ -219,14 +219,16 @@ static void *hold_lock(void *arg)
 {
 	struct locker *l = arg;
 
-	pthread_mutex_lock(&l->c->lock);
+	/* Take the count lock as a fold would (it is a plain spinlock word). */
+	while (__atomic_exchange_n(&l->c->shared->lock, 1, __ATOMIC_ACQUIRE))
+		;
 	pthread_mutex_lock(&l->m);
 	l->state = 1;
 	pthread_cond_broadcast(&l->cv);
 	while (l->state != 2)
 		pthread_cond_wait(&l->cv, &l->m);
 	pthread_mutex_unlock(&l->m);
-	pthread_mutex_unlock(&l->c->lock);
+	__atomic_store_n(&l->c->shared->lock, 0, __ATOMIC_RELEASE);
 	return NULL;
 }
 

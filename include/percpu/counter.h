@@ -38,7 +38,6 @@
 #ifndef PERCPU_COUNTER_H
 #define PERCPU_COUNTER_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <percpu/percpu.h>
@@ -50,11 +49,19 @@ extern "C" {
 
 #pragma GCC visibility push(default)
 
-struct percpu_counter {
-	pthread_mutex_t lock;		/* serializes folds into count, sum, set */
-	int64_t count;			/* s64: written under lock, read lock-free */
+/*
+ * What folds write, in a cache line of its own: the counter itself is
+ * only read after init, so adds on other CPUs never miss on it.
+ */
+struct percpu_counter__shared {
+	uint32_t lock;			/* serializes folds into count, sum, set */
 	uint32_t seq;			/* odd while count is being changed (seqcount) */
+	int64_t count;			/* s64: written under lock, read lock-free */
+} __attribute__((aligned(64)));
+
+struct percpu_counter {
 	int32_t __percpu *counters;	/* s32 per-CPU deltas; NULL when not initialized */
+	struct percpu_counter__shared *shared;
 };
 
 /*
@@ -173,7 +180,7 @@ static inline void percpu_counter_dec(struct percpu_counter *fbc)
 /* Approximate, lock-free: count alone (see the error bound above). */
 static inline int64_t percpu_counter_read(struct percpu_counter *fbc)
 {
-	return __atomic_load_n(&fbc->count, __ATOMIC_RELAXED);
+	return __atomic_load_n(&fbc->shared->count, __ATOMIC_RELAXED);
 }
 
 /* The approximate value, never negative (it may be while deltas are pending). */
