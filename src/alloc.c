@@ -776,6 +776,18 @@ static void maybe_isolate(struct pcpu_chunk *c)
 /* Cache batches come back nearly sorted: insertion sort is the right tool. */
 static void sort_addresses(uintptr_t *p, int n)
 {
+	/*
+	 * A batch comes off a stack, newest first: frees in address order
+	 * arrive descending.  Reversing that first keeps the insertion sort
+	 * linear for both directions.
+	 */
+	if (n > 1 && p[0] > p[n - 1]) {
+		for (int i = 0, j = n - 1; i < j; i++, j--) {
+			uintptr_t t = p[i];
+			p[i] = p[j];
+			p[j] = t;
+		}
+	}
 	for (int i = 1; i < n; i++) {
 		uintptr_t v = p[i];
 		int j = i;
@@ -855,12 +867,17 @@ static void *refill(int cls, int flags, const char **why)
 	int want = flags & PCPU_ALLOC_NOWAIT ? 2 : PCPU_CACHE_BATCH;
 	int n = alloc_from_chunks_n(size, size, flags, objs, want, why);
 
-	for (int i = 1; i < n; i++) {
+	/*
+	 * Pushed from the highest address down, so that they come out in
+	 * address order: frees in allocation order then reach the bitmaps as
+	 * sorted batches, with neighbours next to each other.
+	 */
+	for (int i = n - 1; i >= 1; i--) {
 		int r = pcpu_stack_push(stack_of(cls), objs[i]);
 		if (r == 0 && init_stack_here(cls))
 			r = pcpu_stack_push(stack_of(cls), objs[i]);
 		if (r != 1) {
-			free_to_chunks(&objs[i], n - i, size);
+			free_to_chunks(&objs[1], i, size);
 			break;
 		}
 	}
@@ -973,11 +990,22 @@ static inline void *cache_handout(uintptr_t obj, int cls)
 	size_t csize = (size_t)4 << cls;
 	int bits = (int)(csize / PCPU_MIN_ALLOC_SIZE);
 
-	if (range_dirty(c, bit, bits))
-		pcpu_zero_area(obj, csize);
-	/* Every granule: a partly dirty object (carved from a run) is zeroed, and
-	 * the user may write all of it. */
-	mark_dirty(c, bit, bits);
+	if (bits <= BITS_PER_LONG) {
+		/* Aligned to its size, the object's granules share one word. */
+		unsigned long *d = &c->dirty[bit / BITS_PER_LONG];
+		unsigned long m = word_mask(bit, bits, bit / BITS_PER_LONG);
+		unsigned long v = __atomic_load_n(d, __ATOMIC_RELAXED);
+		if (v & m)
+			pcpu_zero_area(obj, csize);
+		if ((v & m) != m)
+			__atomic_fetch_or(d, m, __ATOMIC_RELAXED);
+	} else {
+		if (range_dirty(c, bit, bits))
+			pcpu_zero_area(obj, csize);
+		mark_dirty(c, bit, bits);
+	}
+	/* Every granule is marked: a partly dirty object (carved from a run) is
+	 * zeroed, and the user may write all of it. */
 	live_set(c, bit);
 	return (void *)obj;
 }

@@ -234,9 +234,22 @@ static inline void pcpu_zero_area(uintptr_t a, size_t size)
 		pcpu_zero_large(a, size);
 		return;
 	}
-	for (unsigned int i = 0; i < pcpu.nr_possible; i++) {
-		uint32_t *p = (uint32_t *)(a + (uintptr_t)pcpu.possible_offset[i]);
-		for (size_t w = 0; w < size / 4; w++)
+	const intptr_t *off = pcpu.possible_offset;
+	unsigned int n = pcpu.nr_possible;
+
+	if (size % 8 || a % 8) {
+		for (unsigned int i = 0; i < n; i++) {
+			uint32_t *p = (uint32_t *)(a + (uintptr_t)off[i]);
+			for (size_t w = 0; w < size / 4; w++)
+				if (p[w])
+					p[w] = 0;
+		}
+		return;
+	}
+	/* The cache's classes from 8 bytes up: whole, aligned words. */
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t *p = (uint64_t *)(a + (uintptr_t)off[i]);
+		for (size_t w = 0; w < size / 8; w++)
 			if (p[w])
 				p[w] = 0;
 	}
