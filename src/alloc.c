@@ -777,9 +777,8 @@ static void maybe_isolate(struct pcpu_chunk *c)
 static void sort_addresses(uintptr_t *p, int n)
 {
 	/*
-	 * A batch comes off a stack, newest first: frees in address order
-	 * arrive descending.  Reversing that first keeps the insertion sort
-	 * linear for both directions.
+	 * A batch holds frees in the order they came: reversing a descending
+	 * one first keeps the insertion sort linear for both directions.
 	 */
 	if (n > 1 && p[0] > p[n - 1]) {
 		for (int i = 0, j = n - 1; i < j; i++, j--) {
@@ -809,6 +808,7 @@ static void free_to_chunks(uintptr_t *ptrs, int n, size_t size)
 	if (size)
 		sort_addresses(ptrs, n);
 	pthread_mutex_lock(&pcpu_lock);
+	struct pcpu_chunk *prev = NULL;
 	for (int i = 0, j; i < n; i = j) {
 		int bit, nr = 1;
 		struct pcpu_chunk *c = chunk_of(ptrs[i], &bit);
@@ -820,8 +820,16 @@ static void free_to_chunks(uintptr_t *ptrs, int n, size_t size)
 			pthread_mutex_unlock(&pcpu_lock);
 			invalid_free((void *)ptrs[i]);
 		}
-		chunk_relocate(c);
-		maybe_isolate(c);
+		/* A sorted batch visits each chunk once: move it when done with it. */
+		if (prev && prev != c) {
+			chunk_relocate(prev);
+			maybe_isolate(prev);
+		}
+		prev = c;
+	}
+	if (prev) {
+		chunk_relocate(prev);
+		maybe_isolate(prev);
 	}
 	work = lists.count[lists.free_list] > PCPU_FREE_CHUNKS_TRIGGER ||
 	       lists.count[lists.to_depopulate] > 0 ||
@@ -924,11 +932,15 @@ static __attribute__((noinline)) void cache_free_slow(uintptr_t p, int cls)
 		r = pcpu_stack_push(stack_of(cls), p);
 	if (r == 1)
 		return;
+	/* The stack's top half in push order, then p: as the frees came. */
 	uintptr_t batch[PCPU_CACHE_BATCH + 1];
 	int n = 0;
+	if (r == 0) {
+		n = pcpu_stack_pop_n(stack_of(cls), batch, PCPU_CACHE_BATCH);
+		if (n < 0)
+			n = 0;
+	}
 	batch[n++] = p;
-	while (r == 0 && n <= PCPU_CACHE_BATCH && pcpu_stack_pop(stack_of(cls), &batch[n]) == 1)
-		n++;
 	free_to_chunks(batch, n, (size_t)4 << cls);
 }
 
@@ -1286,10 +1298,8 @@ static void drain_caches(void)
 			continue;
 		for (int cls = 0; cls < PCPU_NR_CLASSES; cls++) {
 			uintptr_t objs[PCPU_CACHE_CAP];
-			int got = 0;
-			while (got < PCPU_CACHE_CAP && pcpu_stack_pop(stack_of(cls), &objs[got]) == 1)
-				got++;
-			if (got)
+			int got = pcpu_stack_pop_n(stack_of(cls), objs, PCPU_CACHE_CAP);
+			if (got > 0)
 				free_to_chunks(objs, got, (size_t)4 << cls);
 		}
 	}

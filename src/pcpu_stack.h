@@ -81,6 +81,47 @@ pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
 slow:
 	return 0;
 }
+/*
+ * Pops up to want items in one section: copies the top ones to out (the
+ * copy is redone if the section restarts) and commits the new count.
+ * *got: how many, the topmost last.
+ */
+static inline __attribute__((always_inline)) int
+pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want, uint32_t *got)
+{
+	PCPU__X86_LOCALS;
+	uint64_t cnt, nw, i, dst;
+
+	__asm__ volatile goto(PCPU__X86_ENTER
+		     "addq %[a], %[off]\n\t"
+		     "movl (%[off]), %k[cnt]\n\t"
+		     "movl %k[cnt], %k[nw]\n\t"
+		     "subl %[want], %k[nw]\n\t"
+		     "jae 9f\n\t"
+		     "xorl %k[nw], %k[nw]\n"
+		     "9:\n\t"
+		     "movl %k[nw], %k[i]\n\t"
+		     "movq %[out], %[dst]\n"
+		     "10:\n\t"
+		     "cmpl %k[cnt], %k[i]\n\t"
+		     "jae 11f\n\t"
+		     "movq 8(%[off], %[i], 8), %[idx]\n\t"
+		     "movq %[idx], (%[dst])\n\t"
+		     "addq $8, %[dst]\n\t"
+		     "incl %k[i]\n\t"
+		     "jmp 10b\n"
+		     "11:\n\t"
+		     "movl %k[nw], (%[off])\n\t"
+		     PCPU__X86_EXIT
+		     : PCPU__X86_OUT, [cnt] "=&r"(cnt), [nw] "=&r"(nw), [i] "=&r"(i),
+		       [dst] "=&r"(dst)
+		     : PCPU__X86_IN, [a] "rm"(a), [out] "rm"(out), [want] "rm"(want)
+		     : "memory", "cc" : slow);
+	*got = (uint32_t)(cnt - nw);
+	return 1;
+slow:
+	return 0;
+}
 #elif PERCPU_SMP && PERCPU_ARCH_RSEQ && defined(__aarch64__)
 static inline __attribute__((always_inline)) int
 pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, int *res)
@@ -134,6 +175,39 @@ pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
 slow:
 	return 0;
 }
+
+static inline __attribute__((always_inline)) int
+pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want, uint32_t *got)
+{
+	PCPU__A64_LOCALS;
+	uint64_t cnt, nw, i, dst, t;
+
+	__asm__ volatile goto(PCPU__A64_ENTER
+		     "ldr %w[cnt], [%[off]]\n\t"
+		     "subs %w[nw], %w[cnt], %w[want]\n\t"
+		     "csel %w[nw], %w[nw], wzr, hs\n\t"
+		     "mov %w[i], %w[nw]\n\t"
+		     "mov %[dst], %[out]\n"
+		     "10:\n\t"
+		     "cmp %w[i], %w[cnt]\n\t"
+		     "b.hs 11f\n\t"
+		     "add %[t], %[off], %[i], lsl #3\n\t"
+		     "ldr %[t], [%[t], #8]\n\t"
+		     "str %[t], [%[dst]], #8\n\t"
+		     "add %w[i], %w[i], #1\n\t"
+		     "b 10b\n"
+		     "11:\n\t"
+		     "str %w[nw], [%[off]]\n\t"
+		     PCPU__A64_EXIT
+		     : PCPU__A64_OUT, [cnt] "=&r"(cnt), [nw] "=&r"(nw), [i] "=&r"(i),
+		       [dst] "=&r"(dst), [t] "=&r"(t)
+		     : PCPU__A64_IN, [a] "r"(a), [out] "r"(out), [want] "r"(want)
+		     : "memory", "cc" : slow);
+	*got = (uint32_t)(cnt - nw);
+	return 1;
+slow:
+	return 0;
+}
 #else
 static inline int pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, int *res)
 {
@@ -143,6 +217,12 @@ static inline int pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, 
 static inline int pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
 {
 	(void)w, (void)a, (void)item, (void)res;
+	return 0;
+}
+static inline int pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want,
+					uint32_t *got)
+{
+	(void)w, (void)a, (void)out, (void)want, (void)got;
 	return 0;
 }
 #endif
@@ -184,6 +264,31 @@ static inline int pcpu_stack_push(uintptr_t stack, uintptr_t item)
 	}
 #else
 	(void)stack, (void)item;
+	return -1;
+#endif
+}
+
+/*
+ * Pops up to want items into out in one critical section; returns how
+ * many (the topmost last), or -1 in atomic mode.
+ */
+static inline int pcpu_stack_pop_n(uintptr_t stack, uintptr_t *out, uint32_t want)
+{
+#if PERCPU_SMP && PERCPU_ARCH_RSEQ
+	for (;;) {
+		uint64_t w = pcpu__rseq_word();
+		uint32_t got;
+		int m;
+
+		if (w && pcpu_arch_stack_pop_n(w, stack, out, want, &got))
+			return (int)got;
+		m = pcpu__mode();
+		if (m != PERCPU__MODE_RSEQ && m != PERCPU__MODE_NONE)
+			return -1;
+		percpu__slowpath();
+	}
+#else
+	(void)stack, (void)out, (void)want;
 	return -1;
 #endif
 }

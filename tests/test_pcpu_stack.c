@@ -59,13 +59,21 @@ static void *worker(void *arg)
 				abort();
 			if (r == 1)
 				h->n--;
-		} else if (h->n < (int)(sizeof(h->held) / sizeof(h->held[0]))) {
+		} else if (h->n + CAP <= (int)(sizeof(h->held) / sizeof(h->held[0]))) {
 			uintptr_t t;
-			int r = pcpu_stack_pop(stack, &t);
+			int r;
+			if (rand_r(&seed) & 4) {
+				r = pcpu_stack_pop(stack, &t);
+				if (r == 1)
+					h->held[h->n++] = t;
+			} else {
+				/* Several at once, straight into the hand. */
+				r = pcpu_stack_pop_n(stack, &h->held[h->n], 1 + rand_r(&seed) % CAP);
+				if (r > 0)
+					h->n += r;
+			}
 			if (r < 0)
 				abort();
-			if (r == 1)
-				h->held[h->n++] = t;
 		}
 	}
 	return NULL;
@@ -113,6 +121,17 @@ int main(void)
 			return fail("LIFO order");
 	if (pcpu_stack_pop(stack, &t) != 0)
 		return fail("pop on an empty stack");
+	/* pop_n: the top want items in push order, fewer when there are fewer. */
+	uintptr_t many[CAP];
+	for (uintptr_t i = 0; i < 5; i++)
+		pcpu_stack_push(stack, 2000 + i);
+	if (pcpu_stack_pop_n(stack, many, 3) != 3 || many[0] != 2002 || many[1] != 2003 ||
+	    many[2] != 2004)
+		return fail("pop_n of 3 from 5");
+	if (pcpu_stack_pop_n(stack, many, CAP) != 2 || many[0] != 2000 || many[1] != 2001)
+		return fail("pop_n of more than there are");
+	if (pcpu_stack_pop_n(stack, many, CAP) != 0 || copy((unsigned int)here)->count != 0)
+		return fail("pop_n on an empty stack");
 	sched_setaffinity(0, sizeof(all), &all);
 
 	/* Threads: each starts holding its own tokens. */
