@@ -173,15 +173,8 @@ extern intptr_t percpu__atomic_offset[PERCPU__RSEQ_SLOTS];
  * symbols, and its registration records the module's delta into the
  * per-CPU pointer range.
  */
-extern char __start_percpu_data[] __attribute__((visibility("hidden")));
-extern char __stop_percpu_data[] __attribute__((visibility("hidden")));
-/*
- * An empty object in the section, so that every module that includes this
- * header has one and the linker defines its start and stop: the statics'
- * translation then finds them with a lea, not a load from the GOT.
- */
-__attribute__((section("percpu_data"), weak, visibility("hidden"), used))
-char percpu__section_anchor[0];
+extern char __start_percpu_data[] __attribute__((weak, visibility("hidden")));
+extern char __stop_percpu_data[] __attribute__((weak, visibility("hidden")));
 extern intptr_t percpu__module_delta __attribute__((weak, visibility("hidden")));
 
 struct percpu_module {
