@@ -4,7 +4,7 @@
  * and the error bound).  Written from the kernel's documented semantics.
  *
  * Exactness: count + sum(deltas) changes only by the amounts added.  The
- * fast path commits a delta change with one per-CPU cmpxchg; a fold
+ * fast path commits a delta change with one bounded per-CPU add; a fold
  * moves one CPU's whole delta into count with a per-CPU xchg (atomic
  * against every other operation on that CPU's slot, in rseq and in atomic
  * mode) and adds it to count under the lock, so sum(), which holds the
@@ -12,8 +12,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -86,10 +88,13 @@ void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_t nr_counter
 
 /*
  * The count lock.  The kernel's is a spinlock held with interrupts off
- * for a few instructions; a thread cannot stop being preempted, so a
- * waiter spins briefly, then yields its CPU (the holder may be waiting
- * for one).  Unlike a futex mutex, unlocking never needs a system call,
- * which is what folds from many threads per CPU would otherwise pay.
+ * for a few instructions; a thread cannot stop being preempted.  So a
+ * waiter spins briefly, then yields a few times (a preempted holder may
+ * be waiting for this CPU), and only then sleeps on a futex, so that a
+ * real-time waiter cannot spin forever on a holder it starves.  States:
+ * 0 free, 1 held, 2 held with sleepers; an unlock wakes only in state 2.
+ * Many threads per CPU folding at once no longer turn each unlock into a
+ * futex wake, as the adaptive mutex did once its waiters had slept.
  */
 static inline void cpu_relax(void)
 {
@@ -102,20 +107,30 @@ static inline void cpu_relax(void)
 
 static void count_lock(struct percpu_counter *fbc)
 {
-	for (unsigned int spins = 0;; spins++) {
-		if (!__atomic_load_n(&fbc->shared->lock, __ATOMIC_RELAXED) &&
-		    !__atomic_exchange_n(&fbc->shared->lock, 1, __ATOMIC_ACQUIRE))
+	uint32_t *l = &fbc->shared->lock;
+
+	for (unsigned int tries = 0; tries < 116; tries++) {
+		uint32_t free = 0;
+
+		if (!__atomic_load_n(l, __ATOMIC_RELAXED) &&
+		    __atomic_compare_exchange_n(l, &free, 1, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
 			return;
-		if (spins < 100)
+		if (tries < 100)
 			cpu_relax();
 		else
 			sched_yield();
 	}
+	while (__atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE) != 0)
+		syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 }
 
 static void count_unlock(struct percpu_counter *fbc)
 {
-	__atomic_store_n(&fbc->shared->lock, 0, __ATOMIC_RELEASE);
+	uint32_t *l = &fbc->shared->lock;
+
+	if (__atomic_exchange_n(l, 0, __ATOMIC_RELEASE) == 2)
+		syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /*

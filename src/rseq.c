@@ -24,6 +24,7 @@
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -62,7 +63,8 @@ struct pcpu_rseq_area {
 
 /*
  * Our own area.  cpu_id and mm_cid start at -1 so that a thread that has
- * not registered yet fails the index check and reaches the slow path.
+ * not registered yet finds a zero table entry (index 0xffff) and reaches
+ * the slow path.
  */
 static __thread struct pcpu_rseq_area pcpu_own_area
 	__attribute__((tls_model("initial-exec"))) = {
@@ -324,18 +326,38 @@ int pcpu_fastpath_init(const struct percpu_config *cfg, const struct percpu_layo
 	 */
 	for (unsigned int i = 0; i < pcpu_nr_rseq; i++)
 		percpu__rseq_offset[i] = 0;
-	pcpu_nr_rseq = pcpu_min(nr_index, PERCPU__RSEQ_SLOTS);
+	/* 0xfffe and 0xffff stay 0: the low halves of -2 and -1, "not registered". */
+	pcpu_nr_rseq = pcpu_min(nr_index, PERCPU__RSEQ_SLOTS - 2);
 	for (unsigned int i = 0; i < pcpu_nr_rseq; i++)
 		percpu__rseq_offset[i] = h->index_offset[i];
 	pcpu_target_mode = PCPU_MODE_RSEQ;
 	return 0;
 }
 
+/*
+ * The switch lock, with signals blocked while it is held: a handler that
+ * runs an operation on the same thread must not wait for it.
+ */
+static void switch_lock(sigset_t *saved)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, saved);
+	pthread_mutex_lock(&pcpu_switch_lock);
+}
+
+static void switch_unlock(const sigset_t *saved)
+{
+	pthread_mutex_unlock(&pcpu_switch_lock);
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
 /* Opens atomic mode's short way (after every critical section has ended). */
 static void fill_atomic_table(void)
 {
 	const struct percpu_hot *h = &percpu_hot;
-	unsigned int n = pcpu_min(h->nr_atomic_index, PERCPU__RSEQ_SLOTS);
+	unsigned int n = pcpu_min(h->nr_atomic_index, PERCPU__RSEQ_SLOTS - 2);
 
 	for (unsigned int i = 0; i < n; i++)
 		__atomic_store_n(&percpu__atomic_offset[i], h->index_offset[i], __ATOMIC_RELEASE);
@@ -343,7 +365,9 @@ static void fill_atomic_table(void)
 
 void pcpu_force_atomic_mode(const char *why)
 {
-	pthread_mutex_lock(&pcpu_switch_lock);
+	sigset_t saved;
+
+	switch_lock(&saved);
 	if (__atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE) == PCPU_MODE_RSEQ) {
 		__atomic_store_n(&percpu_hot.rseq_tp_offs, 0, __ATOMIC_RELEASE);
 		for (unsigned int i = 0; i < pcpu_nr_rseq; i++)
@@ -364,7 +388,7 @@ void pcpu_force_atomic_mode(const char *why)
 		if (why)
 			pcpu_msg("switching this_cpu operations to atomics: %s", why);
 	}
-	pthread_mutex_unlock(&pcpu_switch_lock);
+	switch_unlock(&saved);
 }
 
 unsigned int pcpu_current_index(void)
@@ -405,7 +429,9 @@ void percpu__slowpath(void)
 		 * has published everything (ready), never before.  Under the
 		 * switch lock, so that a switch to atomics cannot interleave.
 		 */
-		pthread_mutex_lock(&pcpu_switch_lock);
+		sigset_t saved;
+
+		switch_lock(&saved);
 		if (__atomic_load_n(&h->mode, __ATOMIC_RELAXED) == PCPU_MODE_NONE) {
 			int t = __atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE);
 
@@ -416,7 +442,7 @@ void percpu__slowpath(void)
 				fill_atomic_table();
 			__atomic_store_n(&h->mode, t, __ATOMIC_RELEASE);
 		}
-		pthread_mutex_unlock(&pcpu_switch_lock);
+		switch_unlock(&saved);
 		return;
 	}
 	if (m != PCPU_MODE_RSEQ)

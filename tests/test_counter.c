@@ -10,11 +10,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <percpu/linux.h>	/* the kernel's names, counter included */
@@ -166,6 +168,33 @@ static void test_many(void)
 	CHECK(!percpu_counter_initialized(&c[0]));
 }
 
+/*
+ * Batches up to INT32_MAX: the fast path works in 32 bits, so a huge
+ * batch must fold rather than let a delta wrap.
+ */
+static void test_huge_batch(void)
+{
+	struct percpu_counter c;
+	int64_t want = 0;
+
+	CHECK_EQ(percpu_counter_init(&c, 0, GFP_KERNEL), 0);
+	for (int i = 0; i < 1000; i++) {
+		percpu_counter_add_batch(&c, 5, INT32_MAX);
+		want += 5;
+	}
+	percpu_counter_add_batch(&c, INT32_MAX - 10, INT32_MAX);
+	percpu_counter_add_batch(&c, INT32_MAX - 10, INT32_MAX);
+	want += 2 * (int64_t)(INT32_MAX - 10);
+	CHECK(__percpu_counter_limited_add(&c, INT64_MAX, INT32_MAX - 10, INT32_MAX));
+	CHECK(__percpu_counter_limited_add(&c, INT64_MAX, 100, INT32_MAX));
+	want += (int64_t)(INT32_MAX - 10) + 100;
+	CHECK_EQ(percpu_counter_sum(&c), want);
+	percpu_counter_add_batch(&c, -(INT32_MAX - 1), INT32_MAX);
+	want -= INT32_MAX - 1;
+	CHECK_EQ(percpu_counter_sum(&c), want);
+	percpu_counter_destroy(&c);
+}
+
 static void test_limited_add(void)
 {
 	struct percpu_counter c;
@@ -219,16 +248,19 @@ static void *hold_lock(void *arg)
 {
 	struct locker *l = arg;
 
-	/* Take the count lock as a fold would (it is a plain spinlock word). */
-	while (__atomic_exchange_n(&l->c->shared->lock, 1, __ATOMIC_ACQUIRE))
-		;
+	/* Take the count lock as a fold would (0 free, 1 held, 2 held with sleepers). */
+	uint32_t free = 0;
+	while (!__atomic_compare_exchange_n(&l->c->shared->lock, &free, 1, false,
+					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		free = 0;
 	pthread_mutex_lock(&l->m);
 	l->state = 1;
 	pthread_cond_broadcast(&l->cv);
 	while (l->state != 2)
 		pthread_cond_wait(&l->cv, &l->m);
 	pthread_mutex_unlock(&l->m);
-	__atomic_store_n(&l->c->shared->lock, 0, __ATOMIC_RELEASE);
+	if (__atomic_exchange_n(&l->c->shared->lock, 0, __ATOMIC_RELEASE) == 2)
+		syscall(SYS_futex, &l->c->shared->lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	return NULL;
 }
 
@@ -439,6 +471,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	test_many();
+	test_huge_batch();
 	test_limited_add();
 	test_compare();
 	race(1);

@@ -143,9 +143,6 @@ static inline void percpu_counter__add(struct percpu_counter *fbc, int64_t amoun
 static inline void percpu_counter_add_batch(struct percpu_counter *fbc, int64_t amount,
 					    int32_t batch)
 {
-	/* The fast path's arithmetic is 32-bit; a smaller batch only folds sooner. */
-	if (pcpu__unlikely(batch > (1 << 30)))
-		batch = 1 << 30;
 	percpu_counter__add(fbc, amount, batch);
 }
 
@@ -154,9 +151,12 @@ static inline void percpu_counter_add(struct percpu_counter *fbc, int64_t amount
 	int32_t batch = __atomic_load_n(&percpu_counter__batch, __ATOMIC_RELAXED);
 
 	/*
-	 * percpu_counter_init() computed it, in [32, 2^20]: saying so lets
-	 * the compiler drop the range checks of a small constant amount.
+	 * percpu_counter_init() computed it (in [32, 2^20]); should this
+	 * thread not see that yet, compute it here.  Saying what the range is
+	 * lets the compiler drop the range checks of a small constant amount.
 	 */
+	if (pcpu__unlikely(batch < 32))
+		batch = percpu_counter__batch_init();
 	if (batch < 32 || batch > (1 << 20))
 		__builtin_unreachable();
 	percpu_counter__add(fbc, amount, batch);

@@ -145,9 +145,9 @@ PCPU__INLINE uint64_t pcpu__rseq_word(void)
 
 /*
  * Atomic mode's short way to the current CPU's offset: the index from
- * glibc's rseq area looked up in percpu__atomic_offset, a table filled
- * only once the process is in atomic mode.  0: take the long way (mode
- * check, sched_getcpu()).
+ * the rseq area (when one is readable) looked up in percpu__atomic_offset,
+ * a table filled only once the process is in atomic mode.  0: take the
+ * long way (mode check, sched_getcpu()).
  */
 PCPU__INLINE intptr_t pcpu__atomic_fast_offset(void)
 {
@@ -240,6 +240,14 @@ PCPU__INLINE uint64_t pcpu__cmpxchg_##n(uintptr_t a, ut o, ut nv)		\
  */
 PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 {
+	/*
+	 * The critical section's arithmetic is 32-bit and needs |v| < bound
+	 * <= 2^30.  Not adding is always allowed: the caller folds instead.
+	 */
+	if (pcpu__unlikely(bound > (1 << 30)))
+		bound = 1 << 30;
+	if (pcpu__unlikely(v >= bound || v <= -bound))
+		return 0;
 	for (;;) {
 		uint64_t w = pcpu__rseq_word();
 		intptr_t off;
@@ -400,15 +408,12 @@ PCPU__GEN_OPS(8, uint64_t)
 	__atomic_load_n((__typeof__(*(p)) *)(pcpu__a + pcpu__cur_offset()),	\
 			__ATOMIC_RELAXED); })
 
-/* The current CPU's copy; the thread may migrate right after. */
-/*
- * percpu__this_add_within(int32_t __percpu *p, v, bound): see
- * pcpu__add_within_4; needs |v| < bound <= 2^30.
- */
+/* percpu__this_add_within(int32_t __percpu *p, v, bound): see pcpu__add_within_4. */
 #define percpu__this_add_within(p, v, bound) ({					\
 	_Static_assert(sizeof(*(p)) == 4, "a 32-bit slot");			\
 	pcpu__add_within_4(percpu__addr(p), (int32_t)(v), (int32_t)(bound)); })
 
+/* The current CPU's copy; the thread may migrate right after. */
 #define percpu_this_ptr(p)						\
 	((__typeof__(*(p)) *)(percpu__addr(p) + pcpu__cur_offset()))
 

@@ -11,6 +11,11 @@
 
 #include <stdint.h>
 
+#if defined(__AARCH64EB__)
+/* The critical sections read the low half of cpu_id at its address. */
+# error "libpercpu supports little-endian aarch64 only"
+#endif
+
 #define PERCPU_ARCH_RSEQ 1
 #define PERCPU_RSEQ_SIG 0xd428bc00u
 
@@ -43,13 +48,16 @@
 	"cbz %[off], 7f\n\t"					\
 	"add %[off], %[off], %[a]\n\t"
 
-#define PCPU__A64_EXIT						\
+#define PCPU__A64_EXIT PCPU__A64_EXIT_WITH("")
+/* extra: more local trampolines (label: clear, b %l[target]), placed with 7. */
+#define PCPU__A64_EXIT_WITH(extra)				\
 	"2:\n\t"						\
 	PCPU__A64_CLEAR						\
 	"b 5f\n"						\
 	"7:\n\t"						\
 	PCPU__A64_CLEAR						\
 	"b %l[slow]\n"						\
+	extra							\
 	"5:\n\t"						\
 	".pushsection __percpu_rseq_abort, \"ax\"\n\t"		\
 	".inst 0xd428bc00\n"					\
@@ -213,7 +221,8 @@ PCPU__A64_GEN(8, uint64_t, "ldr", "str", "x")
 
 /*
  * percpu_counter's fast path (see arch/x86_64.h): a bounded 32-bit add.
- * "full" is reached through a local trampoline, as "slow" is.
+ * "full" is reached through a local trampoline in .text, as "slow" is:
+ * b.cond reaches only +-1 MiB.
  */
 static inline __attribute__((always_inline)) int
 pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound)
@@ -227,12 +236,7 @@ pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound)
 		     "cmp %w[u], %w[range]\n\t"
 		     "b.hs 8f\n\t"
 		     "str %w[t], [%[off]]\n\t"
-		     PCPU__A64_EXIT
-		     ".pushsection __percpu_rseq_abort, \"ax\"\n"
-		     "8:\n\t"
-		     PCPU__A64_CLEAR
-		     "b %l[full]\n\t"
-		     ".popsection\n\t"
+		     PCPU__A64_EXIT_WITH("8:\n\t" PCPU__A64_CLEAR "b %l[full]\n")
 		     : PCPU__A64_OUT, [t] "=&r"(t), [u] "=&r"(u)
 		     : PCPU__A64_IN, [a] "r"(a), [v] "r"((int64_t)v),
 		       [bm1] "r"((int64_t)bound - 1), [range] "r"((int64_t)2 * bound - 1)

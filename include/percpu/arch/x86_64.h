@@ -238,7 +238,8 @@ PCPU__X86_GEN(8, uint64_t, "q", "q", "movq", "q")
  * percpu_counter's fast path: add v to a 32-bit slot only while the sum
  * stays strictly within (-bound, bound), one unsigned compare of
  * sum + bound - 1 against 2 * bound - 1; otherwise leave for "full"
- * before the commit.  |v| < bound <= 2^30, so nothing overflows.
+ * before the commit.  The caller ensures |v| < bound <= 2^30, so the
+ * 32-bit sum cannot wrap into the accepted range.
  * Returns 1 when added, 0 when full, -1 for the slow path.
  */
 static inline __attribute__((always_inline)) int
@@ -257,7 +258,7 @@ pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound)
 		     PCPU__X86_FULL_EXIT
 		     : PCPU__X86_OUT, [r] "=&r"(r), [t] "=&r"(t)
 		     : PCPU__X86_IN, [a] "r"(a), [v] "r"(v), [b] "r"((int64_t)bound),
-		       [range] "r"(2 * bound - 1)
+		       [range] "r"(2u * (uint32_t)bound - 1u)
 		     : "memory", "cc" : slow, full);
 	return 1;
 full:
