@@ -48,6 +48,13 @@
 #define PCPU_EMPTY_POP_PAGES_HIGH 4
 /* Fully free chunks kept before a free destroys them in one batch (ours). */
 #define PCPU_FREE_CHUNKS_TRIGGER 8
+/*
+ * The kernel releases isolated chunks' pages from a worker; the freeing
+ * thread does it here, so it waits until a few chunks are queued: frees
+ * that keep going empty most of them meanwhile, and whole chunks go back
+ * in one call for all units instead of one per unit and page range.
+ */
+#define PCPU_DEPOPULATE_BATCH 16
 
 /* ---- the object cache ---- */
 #define PCPU_NR_CLASSES 9		/* 4, 8, ... 1024 bytes */
@@ -832,7 +839,7 @@ static void free_to_chunks(uintptr_t *ptrs, int n, size_t size)
 		maybe_isolate(prev);
 	}
 	work = lists.count[lists.free_list] > PCPU_FREE_CHUNKS_TRIGGER ||
-	       lists.count[lists.to_depopulate] > 0 ||
+	       lists.count[lists.to_depopulate] >= PCPU_DEPOPULATE_BATCH ||
 	       __atomic_load_n(&atomic_alloc_failed, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&pcpu_lock);
 	/*
@@ -1182,6 +1189,16 @@ static void depopulate(struct pcpu_chunk *c)
 	struct page_range r[64];
 
 	pthread_mutex_lock(&pcpu_lock);
+	if (!c->immutable && (size_t)c->map.free_bytes == chunk_capacity(c)) {
+		/*
+		 * Emptied while it waited: destroy_free_chunks() releases it
+		 * whole, with its neighbours, in one call for all units.
+		 */
+		list_del(c);
+		chunk_relocate(c);
+		pthread_mutex_unlock(&pcpu_lock);
+		return;
+	}
 	int n = isolate_empty_pages(c, r, 64);
 	if (c->list != lists.to_depopulate)
 		list_add(c, lists.to_depopulate, false);
@@ -1248,8 +1265,8 @@ static void repopulate_reserve(bool may_create)
  */
 static void balance(bool all)
 {
-	destroy_free_chunks();
 	drain_to_depopulate();
+	destroy_free_chunks();
 	if (all) {
 		/* An explicit pass: every chunk's empty pages beyond the reserve. */
 		for (unsigned int idx = 0; idx < chunks_hi; idx++) {
