@@ -92,14 +92,13 @@ static inline __attribute__((always_inline)) const intptr_t *pcpu_arch_atomic_ta
 	return t;
 }
 
-static inline __attribute__((always_inline)) uint16_t pcpu_arch_tp_u16(long off)
+static inline __attribute__((always_inline)) uint64_t pcpu_arch_tp_u16(long off)
 {
-	uint64_t tp;
-	uint32_t v;
+	uint64_t tp, v;
 
 	__asm__ volatile("mrs %0, tpidr_el0" : "=r"(tp));
 	__asm__ volatile("ldrh %w0, [%1, %2]" : "=r"(v) : "r"(tp), "r"(off));
-	return (uint16_t)v;
+	return v;
 }
 
 static inline __attribute__((always_inline)) uint32_t pcpu_arch_tp_u32(long off)

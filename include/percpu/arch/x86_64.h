@@ -123,12 +123,12 @@ static inline __attribute__((always_inline)) const intptr_t *pcpu_arch_atomic_ta
 }
 
 /* The low 16 bits of a u32 in the thread's rseq area (no critical section). */
-static inline __attribute__((always_inline)) uint16_t pcpu_arch_tp_u16(long off)
+static inline __attribute__((always_inline)) uint64_t pcpu_arch_tp_u16(long off)
 {
-	uint32_t v;
+	uint64_t v;
 
-	__asm__ volatile("movzwl %%fs:(%1), %0" : "=r"(v) : "r"(off));
-	return (uint16_t)v;
+	__asm__ volatile("movzwl %%fs:(%1), %k0" : "=r"(v) : "r"(off));
+	return v;	/* zero-extended to 64 bits: no second extension */
 }
 
 /* A u32 from the thread's rseq area (no critical section). */
