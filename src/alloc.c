@@ -74,6 +74,7 @@ struct pcpu_chunk {
 	bool reserved;			/* the reserved chunk */
 	void *map_mem;			/* the chunk map's memory */
 	unsigned long *live;		/* map.nr_bits bits: starts of live allocations */
+	size_t live_stride;		/* words between neighbouring live words (live_word()) */
 	unsigned long *dirty;		/* map.nr_bits bits: handed out since released */
 };
 
@@ -199,15 +200,18 @@ static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_
 	size_t nr_bits = (size_t)nr_pages * PCPU_BITMAP_BLOCK_BITS;
 	struct pcpu_chunk *c = calloc(1, sizeof(*c));
 	void *mem = malloc(map_mem);
-	unsigned long *live = calloc(BITS_TO_LONGS(nr_bits), sizeof(long));
+	size_t live_stride = (BITS_TO_LONGS(nr_bits) + 7) / 8;
+	unsigned long *live = aligned_alloc(PERCPU_CACHELINE_SIZE, 8 * live_stride * sizeof(long));
 	unsigned long *dirty = calloc(BITS_TO_LONGS(nr_bits), sizeof(long));
 
 	if (!c || !mem || !live || !dirty) {
 		free(c), free(mem), free(live), free(dirty);
 		return NULL;
 	}
+	memset(live, 0, 8 * live_stride * sizeof(long));
 	pcpu_chunk_map_init(&c->map, mem, nr_pages, start_off, end_off, true);
 	c->map_mem = mem;
+	c->live_stride = live_stride;
 	c->idx = idx;
 	c->list = -1;
 	c->live = live;
@@ -604,17 +608,29 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
 	return NULL;
 }
 
+/*
+ * The live map's word for bit.  Consecutive words sit live_stride words
+ * apart (word w at (w % 8) * stride + w / 8), so the neighbouring runs
+ * that refills hand to different CPUs' caches do not share a cache line:
+ * two CPUs allocating and freeing side by side would otherwise pass the
+ * line back and forth on every operation.
+ */
+static inline unsigned long *live_word(const struct pcpu_chunk *c, int bit)
+{
+	size_t w = (size_t)bit / BITS_PER_LONG;
+	return &c->live[(w % 8) * c->live_stride + w / 8];
+}
+
 /* The live bit of an allocation's first granule: set while a user holds it. */
 static void live_set(struct pcpu_chunk *c, int bit)
 {
-	__atomic_fetch_or(&c->live[bit / BITS_PER_LONG], 1ul << (bit % BITS_PER_LONG),
-			  __ATOMIC_RELAXED);
+	__atomic_fetch_or(live_word(c, bit), 1ul << (bit % BITS_PER_LONG), __ATOMIC_RELAXED);
 }
 
 static bool live_test_and_clear(struct pcpu_chunk *c, int bit)
 {
 	unsigned long m = 1ul << (bit % BITS_PER_LONG);
-	return __atomic_fetch_and(&c->live[bit / BITS_PER_LONG], ~m, __ATOMIC_ACQ_REL) & m;
+	return __atomic_fetch_and(live_word(c, bit), ~m, __ATOMIC_ACQ_REL) & m;
 }
 
 /*
