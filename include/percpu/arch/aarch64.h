@@ -73,24 +73,17 @@
 	[idx_off] "r"((long)((int64_t)w >> 32)),			\
 	[tab] "r"(pcpu_arch_rseq_table())
 
-/* The rseq table's address, from the GOT (see arch/x86_64.h). */
-static inline __attribute__((always_inline)) const intptr_t *pcpu_arch_rseq_table(void)
-{
-	const intptr_t *t;
-
-	__asm__("adrp %0, :got:percpu__rseq_offset\n\t"
-		"ldr %0, [%0, :got_lo12:percpu__rseq_offset]" : "=r"(t));
-	return t;
+/* The tables' addresses, from the GOT (see arch/x86_64.h). */
+#define PCPU__A64_GOT_ADDRESS(fn, sym)						\
+static inline __attribute__((always_inline)) const intptr_t *fn(void)		\
+{										\
+	const intptr_t *t;							\
+	__asm__("adrp %0, :got:" #sym "\n\t"					\
+		"ldr %0, [%0, :got_lo12:" #sym "]" : "=r"(t));			\
+	return t;								\
 }
-
-static inline __attribute__((always_inline)) const intptr_t *pcpu_arch_atomic_table(void)
-{
-	const intptr_t *t;
-
-	__asm__("adrp %0, :got:percpu__atomic_offset\n\t"
-		"ldr %0, [%0, :got_lo12:percpu__atomic_offset]" : "=r"(t));
-	return t;
-}
+PCPU__A64_GOT_ADDRESS(pcpu_arch_rseq_table, percpu__rseq_offset)
+PCPU__A64_GOT_ADDRESS(pcpu_arch_atomic_table, percpu__atomic_offset)
 
 static inline __attribute__((always_inline)) uint64_t pcpu_arch_tp_u16(long off)
 {

@@ -101,26 +101,21 @@
 #define PCPU__X86_LOCALS uint64_t pcpu__idx, pcpu__off
 
 /*
- * The rseq table's address.  Not volatile and reading no memory the
- * compiler knows of: the GOT entry is fixed once the program is loaded, so
- * the compiler may hoist it out of loops.  (A C reference to the array
- * would also make a PIE program copy it at start-up.)
+ * The tables' addresses (see struct percpu_hot).  Not volatile and reading
+ * no memory the compiler knows of: the GOT entry is fixed once the program
+ * is loaded, so the compiler may reuse the value instead of reloading it
+ * after every operation's memory clobber.  (A C reference to the arrays
+ * would also make a PIE program copy them at start-up.)
  */
-static inline __attribute__((always_inline)) const intptr_t *pcpu_arch_rseq_table(void)
-{
-	const intptr_t *t;
-
-	__asm__("movq percpu__rseq_offset@GOTPCREL(%%rip), %0" : "=r"(t));
-	return t;
+#define PCPU__X86_GOT_ADDRESS(fn, sym)						\
+static inline __attribute__((always_inline)) const intptr_t *fn(void)		\
+{										\
+	const intptr_t *t;							\
+	__asm__("movq " #sym "@GOTPCREL(%%rip), %0" : "=r"(t));			\
+	return t;								\
 }
-
-static inline __attribute__((always_inline)) const intptr_t *pcpu_arch_atomic_table(void)
-{
-	const intptr_t *t;
-
-	__asm__("movq percpu__atomic_offset@GOTPCREL(%%rip), %0" : "=r"(t));
-	return t;
-}
+PCPU__X86_GOT_ADDRESS(pcpu_arch_rseq_table, percpu__rseq_offset)
+PCPU__X86_GOT_ADDRESS(pcpu_arch_atomic_table, percpu__atomic_offset)
 
 /* The low 16 bits of a u32 in the thread's rseq area (no critical section). */
 static inline __attribute__((always_inline)) uint64_t pcpu_arch_tp_u16(long off)
