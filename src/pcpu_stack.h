@@ -208,64 +208,47 @@ pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want, ui
 slow:
 	return 0;
 }
-#else
-static inline int pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, int *res)
-{
-	(void)w, (void)a, (void)item, (void)res;
-	return 0;
-}
-static inline int pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
-{
-	(void)w, (void)a, (void)item, (void)res;
-	return 0;
-}
-static inline int pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want,
-					uint32_t *got)
-{
-	(void)w, (void)a, (void)out, (void)want, (void)got;
-	return 0;
-}
 #endif
+
+#if PERCPU_SMP && PERCPU_ARCH_RSEQ
+/*
+ * After a critical section could not run (rseq closed, or it left for the
+ * slow path): true once the slow path ran and the caller should try
+ * again, false in a mode without critical sections (the caller returns -1).
+ */
+static inline int pcpu_stack_retry(void)
+{
+	int m = pcpu__mode();
+
+	if (m != PERCPU__MODE_RSEQ && m != PERCPU__MODE_NONE)
+		return 0;
+	percpu__slowpath();
+	return 1;
+}
 
 /* stack: a translated per-CPU address (percpu__addr() already applied). */
 static inline int pcpu_stack_pop(uintptr_t stack, uintptr_t *item)
 {
-#if PERCPU_SMP && PERCPU_ARCH_RSEQ
-	for (;;) {
-		uint64_t w = pcpu__rseq_word();
-		int m, res;
+	int res;
 
+	do {
+		uint64_t w = pcpu__rseq_word();
 		if (w && pcpu_arch_stack_pop(w, stack, item, &res))
 			return res;
-		m = pcpu__mode();
-		if (m != PERCPU__MODE_RSEQ && m != PERCPU__MODE_NONE)
-			return -1;
-		percpu__slowpath();
-	}
-#else
-	(void)stack, (void)item;
+	} while (pcpu_stack_retry());
 	return -1;
-#endif
 }
 
 static inline int pcpu_stack_push(uintptr_t stack, uintptr_t item)
 {
-#if PERCPU_SMP && PERCPU_ARCH_RSEQ
-	for (;;) {
-		uint64_t w = pcpu__rseq_word();
-		int m, res;
+	int res;
 
+	do {
+		uint64_t w = pcpu__rseq_word();
 		if (w && pcpu_arch_stack_push(w, stack, item, &res))
 			return res;
-		m = pcpu__mode();
-		if (m != PERCPU__MODE_RSEQ && m != PERCPU__MODE_NONE)
-			return -1;
-		percpu__slowpath();
-	}
-#else
-	(void)stack, (void)item;
+	} while (pcpu_stack_retry());
 	return -1;
-#endif
 }
 
 /*
@@ -274,23 +257,35 @@ static inline int pcpu_stack_push(uintptr_t stack, uintptr_t item)
  */
 static inline int pcpu_stack_pop_n(uintptr_t stack, uintptr_t *out, uint32_t want)
 {
-#if PERCPU_SMP && PERCPU_ARCH_RSEQ
-	for (;;) {
-		uint64_t w = pcpu__rseq_word();
-		uint32_t got;
-		int m;
+	uint32_t got;
 
+	do {
+		uint64_t w = pcpu__rseq_word();
 		if (w && pcpu_arch_stack_pop_n(w, stack, out, want, &got))
 			return (int)got;
-		m = pcpu__mode();
-		if (m != PERCPU__MODE_RSEQ && m != PERCPU__MODE_NONE)
-			return -1;
-		percpu__slowpath();
-	}
-#else
+	} while (pcpu_stack_retry());
+	return -1;
+}
+
+#else /* no critical sections: every call answers "atomic mode" */
+
+static inline int pcpu_stack_pop(uintptr_t stack, uintptr_t *item)
+{
+	(void)stack, (void)item;
+	return -1;
+}
+
+static inline int pcpu_stack_push(uintptr_t stack, uintptr_t item)
+{
+	(void)stack, (void)item;
+	return -1;
+}
+
+static inline int pcpu_stack_pop_n(uintptr_t stack, uintptr_t *out, uint32_t want)
+{
 	(void)stack, (void)out, (void)want;
 	return -1;
-#endif
 }
+#endif
 
 #endif
