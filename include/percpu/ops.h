@@ -163,20 +163,21 @@ PCPU__INLINE intptr_t pcpu__atomic_fast_offset(void)
 #endif
 }
 
+/* A unit offset is never 0 (units sit below PERCPU_PTR_BASE): 0 means "none". */
 #define PCPU__LOOP(fast, atomic_expr)					\
 	for (;;) {							\
 		uint64_t w = pcpu__rseq_word();				\
-		intptr_t off;						\
+		intptr_t off = 0;					\
 		(void)w;						\
 		if (pcpu__likely(w != 0)) {				\
 			if (PCPU__TRY(fast))				\
 				return r;				\
-		} else if ((off = pcpu__atomic_fast_offset()) != 0) {	\
-			atomic_expr;					\
-			return r;					\
+		} else {						\
+			off = pcpu__atomic_fast_offset();		\
 		}							\
-		if (pcpu__likely(pcpu__mode() == PERCPU__MODE_ATOMIC)) { \
+		if (!off && pcpu__mode() == PERCPU__MODE_ATOMIC)	\
 			off = pcpu__atomic_offset();			\
+		if (pcpu__likely(off != 0)) {				\
 			atomic_expr;					\
 			return r;					\
 		}							\
@@ -250,7 +251,7 @@ PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 		return 0;
 	for (;;) {
 		uint64_t w = pcpu__rseq_word();
-		intptr_t off;
+		intptr_t off = 0;
 		(void)w;
 		if (pcpu__likely(w != 0)) {
 #if PERCPU_ARCH_RSEQ
@@ -258,13 +259,13 @@ PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 			if (pcpu__likely(added >= 0))
 				return added;
 #endif
-		} else if ((off = pcpu__atomic_fast_offset()) != 0) {
-			return pcpu__add_within_cas(PCPU__SLOT(int32_t), v, bound);
+		} else {
+			off = pcpu__atomic_fast_offset();
 		}
-		if (pcpu__likely(pcpu__mode() == PERCPU__MODE_ATOMIC)) {
+		if (!off && pcpu__mode() == PERCPU__MODE_ATOMIC)
 			off = pcpu__atomic_offset();
+		if (pcpu__likely(off != 0))
 			return pcpu__add_within_cas(PCPU__SLOT(int32_t), v, bound);
-		}
 		percpu__slowpath();
 	}
 }
