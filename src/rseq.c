@@ -188,6 +188,16 @@ static const char *choose_area(const struct percpu_config *cfg)
 {
 	const char *env = getenv("PERCPU_FASTPATH");
 
+	if (!PERCPU_ARCH_RSEQ)
+		return "no rseq critical sections for this architecture";
+	/*
+	 * glibc's registered area gives the fallback its index too (a load
+	 * instead of a sched_getcpu() call), whatever mode is chosen below.
+	 */
+	if (&__rseq_size && __rseq_size > 0) {
+		pcpu_area = AREA_GLIBC;
+		pcpu_area_tp_off = (long)__rseq_offset;
+	}
 	if (cfg->fastpath == PERCPU_FASTPATH_ATOMIC || (env && !strcmp(env, "atomic")))
 		return "atomic mode requested";
 	/*
@@ -197,13 +207,8 @@ static const char *choose_area(const struct percpu_config *cfg)
 	 */
 	if (PCPU_UNDER_TSAN)
 		return "ThreadSanitizer build";
-	if (!PERCPU_ARCH_RSEQ)
-		return "no rseq critical sections for this architecture";
-	if (&__rseq_size && __rseq_size > 0) {
-		pcpu_area = AREA_GLIBC;
-		pcpu_area_tp_off = (long)__rseq_offset;
+	if (pcpu_area == AREA_GLIBC)
 		return NULL;
-	}
 	/* PERCPU_RSEQ=own: a test hook that registers our area despite the tunable. */
 	env = getenv("PERCPU_RSEQ");
 	if (&__rseq_size && glibc_rseq_disabled_by_user() && !(env && !strcmp(env, "own")))
