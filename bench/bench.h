@@ -17,6 +17,7 @@ struct bench_opts {
 	bool json;
 	bool quick;		/* --quick: fewer iterations (for the README job) */
 	double seconds;		/* target time per measurement */
+	int reps;		/* --reps N: a row is the best of N runs, alternated */
 };
 
 static inline uint64_t bench_now_ns(void)

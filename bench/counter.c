@@ -105,13 +105,22 @@ static void measure(const struct bench_opts *o, const char *group, const struct 
 	double wall[NT][8], cpu[NT][8];
 	char cpu_group[64];
 
-	for (int t = 0; t < NT; t++)
-		for (int i = 0; i < nk; i++) {
-			uint64_t iters = bench_calibrate(o, k[i].fn, NULL);
+	uint64_t iters[8];
 
-			wall[t][i] = bench_threads(thread_counts[t], iters, k[i].fn, NULL,
-						   &cpu[t][i]);
-		}
+	for (int i = 0; i < nk; i++)
+		iters[i] = bench_calibrate(o, k[i].fn, NULL);
+	/* Each row: the best of o->reps runs, the kinds alternating. */
+	for (int r = 0; r < o->reps; r++)
+		for (int t = 0; t < NT; t++)
+			for (int i = 0; i < nk; i++) {
+				double c, w = bench_threads(thread_counts[t], iters[i], k[i].fn,
+							    NULL, &c);
+
+				if (!r || w < wall[t][i])
+					wall[t][i] = w;
+				if (!r || c < cpu[t][i])
+					cpu[t][i] = c;
+			}
 	/* One table of wall time, one of CPU time. */
 	snprintf(cpu_group, sizeof(cpu_group), "%s (CPU time)", group);
 	for (int t = 0; t < NT; t++)

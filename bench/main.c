@@ -11,7 +11,7 @@
 #include "bench.h"
 
 struct row {
-	char group[48], name[64], unit[16], baseline[64];
+	char group[96], name[64], unit[16], baseline[64];
 	int threads;
 	double value;
 };
@@ -178,7 +178,7 @@ uint64_t bench_calibrate(const struct bench_opts *o, void (*fn)(void *, int, uin
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: percpu-bench [--json] [--quick] [--seconds S] COMMAND [ARGS]\n"
+		"usage: percpu-bench [--json] [--quick] [--seconds S] [--reps N] COMMAND [ARGS]\n"
 		"commands:%s%s%s%s\n",
 		bench_alloc ? " alloc" : "", bench_ops ? " ops" : "",
 		bench_counter ? " counter" : "", bench_ref ? " ref" : "");
@@ -186,15 +186,17 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	struct bench_opts o = { .json = false, .quick = false, .seconds = 0.2 };
+	struct bench_opts o = { .json = false, .quick = false, .seconds = 0.2, .reps = 3 };
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--json"))
 			o.json = true;
 		else if (!strcmp(argv[i], "--quick"))
-			o.quick = true, o.seconds = 0.05;
+			o.quick = true, o.seconds = 0.05, o.reps = 1;
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
 			o.seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+			o.reps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -213,7 +215,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[j], "--json"))
 			o.json = true;
 		else if (!strcmp(argv[j], "--quick"))
-			o.quick = true, o.seconds = 0.05;
+			o.quick = true, o.seconds = 0.05, o.reps = 1;
 	}
 	const char *cmd = argv[i];
 	bench_fn fn = NULL;
