@@ -20,6 +20,7 @@
  * way to stop sections in flight.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -224,6 +225,35 @@ static const char *choose_area(const struct percpu_config *cfg)
 	return NULL;
 }
 
+/* sched_getcpu() in getcpu()'s shape: percpu_hot.getcpu without a vDSO. */
+int pcpu_getcpu_by_sched(unsigned int *cpu, unsigned int *node, void *unused)
+{
+	int c = sched_getcpu();
+
+	(void)node, (void)unused;
+	*cpu = c < 0 ? 0 : (unsigned int)c;
+	return 0;
+}
+
+/*
+ * The fallback's CPU when there is no rseq area to read: the vDSO's
+ * getcpu, called directly.  glibc's sched_getcpu() would first read its
+ * unregistered area and then call the same function through a pointer
+ * (here 4.4 against 2.9 ns per call).  aarch64's vDSO has none.
+ */
+static void choose_getcpu(struct percpu_hot *h)
+{
+	void *vdso = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
+	void *fn = NULL;
+
+	if (vdso) {
+		fn = dlvsym(vdso, "__vdso_getcpu", "LINUX_2.6");
+		dlclose(vdso);
+	}
+	h->getcpu = fn ? (int (*)(unsigned int *, unsigned int *, void *))fn :
+		    pcpu_getcpu_by_sched;
+}
+
 /* A table of n entries, or NULL. */
 static intptr_t *table(size_t n)
 {
@@ -238,6 +268,7 @@ int pcpu_fastpath_init(const struct percpu_config *cfg, const struct percpu_layo
 	intptr_t *by_cpu, *by_cid;
 	const char *why;
 
+	choose_getcpu(h);
 	if (!PERCPU_SMP || l->up) {
 		pcpu_index = PERCPU_INDEX_CPU;
 		h->mode = PCPU_MODE_UP;

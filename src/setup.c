@@ -21,7 +21,7 @@
 #include "internal.h"
 
 struct pcpu_state pcpu;
-struct percpu_hot percpu_hot;
+struct percpu_hot percpu_hot = { .getcpu = pcpu_getcpu_by_sched };
 unsigned int percpu_nr_cpu_ids;
 unsigned int percpu_nr_possible;
 

@@ -7,6 +7,10 @@ set(PCPU_RSEQ_EXPECT ${PERCPU_EXPECT_RSEQ})
 percpu_test(test_ops SOURCES test_ops.c STATIC)
 add_test(NAME test_ops_atomic COMMAND test_ops)
 set_tests_properties(test_ops_atomic PROPERTIES ENVIRONMENT "PERCPU_FASTPATH=atomic" TIMEOUT 120)
+# No rseq at all: the pinned thread's CPU comes from the vDSO's getcpu.
+add_test(NAME test_ops_tunable COMMAND test_ops)
+set_tests_properties(test_ops_tunable PROPERTIES
+  ENVIRONMENT "GLIBC_TUNABLES=glibc.pthread.rseq=0" TIMEOUT 120)
 
 add_test(NAME test_ops_compile_fail
   COMMAND ${CMAKE_COMMAND} -DCC=${CMAKE_C_COMPILER} -DSRC=${CMAKE_CURRENT_SOURCE_DIR}/ops_compile_fail.c

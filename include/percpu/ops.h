@@ -72,9 +72,6 @@ PCPU__INLINE int pcpu__add_within_cas(int32_t *s, int32_t v, int32_t bound)
 #  define PERCPU_ARCH_RSEQ 0	/* no critical sections: always the fallback */
 # endif
 
-/* sched_getcpu() without requiring _GNU_SOURCE from every user. */
-int sched_getcpu(void);
-
 /*
  * Out of line: first use (runs setup), the lazy rseq registration of a
  * thread, and the switch to the fallback when a thread cannot use rseq.
@@ -91,8 +88,8 @@ PCPU__INLINE int pcpu__mode(void)
 
 /*
  * The current CPU's unit offset for the fallback and for reads: the index
- * from the rseq area when it holds a valid one, else sched_getcpu().  Any
- * valid slot is correct here (atomics), so an odd CPU id is folded.
+ * from the rseq area when it holds a valid one, else getcpu().  Any valid
+ * slot is correct here (atomics), so an odd CPU id is folded.
  */
 PCPU__INLINE intptr_t pcpu__atomic_offset(void)
 {
@@ -104,7 +101,7 @@ PCPU__INLINE intptr_t pcpu__atomic_offset(void)
 		if (pcpu__likely(i < h->nr_atomic_index))
 			return h->index_offset[i];
 	}
-	i = (unsigned int)sched_getcpu();
+	h->getcpu(&i, NULL, NULL);
 	if (pcpu__unlikely(i >= h->nr_atomic_index))
 		i = pcpu_current_index();
 	return h->index_offset[i];
@@ -147,7 +144,7 @@ PCPU__INLINE uint64_t pcpu__rseq_word(void)
  * Atomic mode's short way to the current CPU's offset: the index from
  * the rseq area (when one is readable) looked up in percpu__atomic_offset,
  * a table filled only once the process is in atomic mode.  0: take the
- * long way (mode check, sched_getcpu()).
+ * long way (mode check, getcpu()).
  */
 PCPU__INLINE intptr_t pcpu__atomic_fast_offset(void)
 {

@@ -136,8 +136,8 @@ extern intptr_t *percpu_cpu_offset;
  * mm_cid of 65536 or more (NR_CPUS <= 8192).
  *
  * Atomic mode reads percpu__atomic_offset the same way (a zero entry: ask
- * sched_getcpu()), and index_offset, nr_atomic_index entries indexed by
- * the full index or CPU id, on the long way.
+ * getcpu()), and index_offset, nr_atomic_index entries indexed by the full
+ * index or CPU id, on the long way.
  */
 #define PERCPU__RSEQ_SLOTS 65536
 struct percpu_hot {
@@ -147,6 +147,8 @@ struct percpu_hot {
 	uint32_t nr_atomic_index;	/* entries valid for the fallback */
 	int ready;			/* setup done */
 	int mode;			/* enum percpu_mode (see percpu_mode_name) */
+	/* The CPU without rseq: the vDSO's getcpu, else sched_getcpu(). */
+	int (*getcpu)(unsigned int *cpu, unsigned int *node, void *unused);
 };
 extern struct percpu_hot percpu_hot;
 /*
