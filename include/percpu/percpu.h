@@ -222,40 +222,19 @@ __attribute__((weak, visibility("hidden"))) void percpu__module_dtor(void)
  * (the lookup sets up first, so an operation never keeps an address
  * formed before setup).
  */
-/*
- * This module's delta, read by an asm the compiler may hoist out of a loop
- * or merge with another read: unlike a C load, nothing it knows of writes
- * it.  That is sound because the delta is set once, from 0 to its final
- * value, when the module is placed; a stale 0 only sends an operation to
- * the out-of-line lookup.
- */
-static inline __attribute__((always_inline)) intptr_t percpu__delta(void)
-{
-	intptr_t d;
-#if defined(__x86_64__)
-	__asm__("movq percpu__module_delta(%%rip), %0" : "=r"(d));
-#elif defined(__aarch64__)
-	__asm__("adrp %0, percpu__module_delta\n\t"
-		"ldr %0, [%0, #:lo12:percpu__module_delta]" : "=r"(d));
-#else
-	d = percpu__module_delta;
-#endif
-	return d;
-}
-
 static inline __attribute__((always_inline)) uintptr_t percpu__addr(const volatile void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 
-	/*
-	 * Arithmetic up to the check (no branch, no memory the compiler
-	 * knows of), so that a loop computes it once.
-	 */
-	uintptr_t mine = a - (uintptr_t)__start_percpu_data <
-			 (uintptr_t)(__stop_percpu_data - __start_percpu_data);
-	a += (uintptr_t)percpu__delta() & -mine;
-	if (__builtin_expect(a - PERCPU_PTR_BASE >= PERCPU_PTR_SPAN, 0))
-		a = percpu__static_lookup((uintptr_t)p);
+	if (__builtin_expect(a - PERCPU_PTR_BASE >= PERCPU_PTR_SPAN, 0)) {
+		intptr_t d = percpu__module_delta;
+
+		if (a - (uintptr_t)__start_percpu_data <
+		    (uintptr_t)(__stop_percpu_data - __start_percpu_data) && __builtin_expect(d != 0, 1))
+			a += (uintptr_t)d;
+		else
+			a = percpu__static_lookup(a);
+	}
 	return a;
 }
 #else /* UP: per-CPU pointers are plain pointers */
