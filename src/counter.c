@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -87,14 +88,22 @@ void percpu_counter_destroy_many(struct percpu_counter *fbc, uint32_t nr_counter
 }
 
 /*
- * The count lock.  The kernel's is a spinlock held with interrupts off
- * for a few instructions; a thread cannot stop being preempted.  So a
- * waiter spins briefly, then yields a few times (a preempted holder may
- * be waiting for this CPU), and only then sleeps on a futex, so that a
- * real-time waiter cannot spin forever on a holder it starves.  States:
- * 0 free, 1 held, 2 held with sleepers; an unlock wakes only in state 2.
- * Many threads per CPU folding at once no longer turn each unlock into a
- * futex wake, as the adaptive mutex did once its waiters had slept.
+ * The count lock is the sequence count itself: odd while held, so every
+ * hold (a fold, a sum, a set) is a write section that a lock-free reader
+ * can detect (limited_add needs that).  Taking it is one locked bit-test-
+ * and-set, which asks for the line exclusively at once; the line is
+ * usually free but in the cache of the CPU that folded last, and a plain
+ * load first would fetch it shared and then upgrade it.  Releasing it is
+ * a plain store.
+ *
+ * The kernel's lock is held with interrupts off for a few instructions; a
+ * thread cannot stop being preempted.  So a waiter spins briefly, then
+ * yields a few times (a preempted holder may be waiting for this CPU),
+ * and only then sleeps on the futex, so that a real-time waiter cannot
+ * spin forever on a holder it starves.  The release does not fence
+ * between its store and its look at sleepers, so it can miss a sleeper
+ * that went to sleep in that instant: sleeps are bounded (1 ms) and a
+ * missed wake costs that much, never a hang.
  */
 static inline void cpu_relax(void)
 {
@@ -105,65 +114,53 @@ static inline void cpu_relax(void)
 #endif
 }
 
+static inline bool count_trylock(uint32_t *seq)
+{
+	return !(__atomic_fetch_or(seq, 1, __ATOMIC_ACQUIRE) & 1);
+}
+
 static void count_lock(struct percpu_counter *fbc)
 {
-	uint32_t *l = &fbc->shared->lock;
+	struct percpu_counter__shared *sh = fbc->shared;
 
-	for (unsigned int tries = 0; tries < 116; tries++) {
-		uint32_t free = 0;
+	if (count_trylock(&sh->seq))
+		return;
+	for (unsigned int tries = 0;; tries++) {
+		uint32_t v = __atomic_load_n(&sh->seq, __ATOMIC_RELAXED);
 
-		if (!__atomic_load_n(l, __ATOMIC_RELAXED) &&
-		    __atomic_compare_exchange_n(l, &free, 1, false, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
-			return;
-		if (tries < 100)
+		if (!(v & 1)) {
+			if (count_trylock(&sh->seq))
+				return;
+		} else if (tries < 100) {
 			cpu_relax();
-		else
+		} else if (tries < 116) {
 			sched_yield();
+		} else {
+			struct timespec ms = { 0, 1000000 };
+
+			__atomic_fetch_add(&sh->sleepers, 1, __ATOMIC_SEQ_CST);
+			syscall(SYS_futex, &sh->seq, FUTEX_WAIT_PRIVATE, v, &ms, NULL, 0);
+			__atomic_fetch_sub(&sh->sleepers, 1, __ATOMIC_RELAXED);
+		}
 	}
-	while (__atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE) != 0)
-		syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 }
 
 static void count_unlock(struct percpu_counter *fbc)
 {
-	uint32_t *l = &fbc->shared->lock;
+	struct percpu_counter__shared *sh = fbc->shared;
 
-	if (__atomic_exchange_n(l, 0, __ATOMIC_RELEASE) == 2)
-		syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	/* Odd to the next even value: a new sequence. */
+	__atomic_store_n(&sh->seq, __atomic_load_n(&sh->seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&sh->sleepers, __ATOMIC_RELAXED))
+		syscall(SYS_futex, &sh->seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/*
- * Every change of count (and every move of a delta into it) happens under
- * the lock, between count_write_begin() and count_write_end(): the
- * sequence count is odd meanwhile, so a lock-free reader can tell that
- * what it read of count may be stale (limited_add needs that).
- */
-static inline void count_write_begin(struct percpu_counter *fbc)
-{
-	__atomic_store_n(&fbc->shared->seq, fbc->shared->seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static inline void count_write_end(struct percpu_counter *fbc)
-{
-	__atomic_store_n(&fbc->shared->seq, fbc->shared->seq + 1, __ATOMIC_RELEASE);
-}
-
-/* This CPU's delta and amount into count, inside a write section. */
-static void fold_in_section(struct percpu_counter *fbc, int64_t amount)
+/* This CPU's delta and amount into count; the caller holds the lock. */
+static void fold_locked(struct percpu_counter *fbc, int64_t amount)
 {
 	int32_t old = percpu_this_xchg(fbc->counters, 0);
 	/* count is read lock-free, so the store is atomic. */
 	__atomic_store_n(&fbc->shared->count, fbc->shared->count + old + amount, __ATOMIC_RELAXED);
-}
-
-/* The same with its own write section; caller holds the lock. */
-static void fold_locked(struct percpu_counter *fbc, int64_t amount)
-{
-	count_write_begin(fbc);
-	fold_in_section(fbc, amount);
-	count_write_end(fbc);
 }
 
 void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount)
@@ -202,11 +199,9 @@ void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
 	 * A remote store can race a fast-path commit on that CPU and be
 	 * overwritten: as in the kernel, set is exact only when no add runs.
 	 */
-	count_write_begin(fbc);
 	percpu_for_each_possible_cpu(cpu)
 		__atomic_store_n(percpu_ptr(fbc->counters, cpu), 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&fbc->shared->count, amount, __ATOMIC_RELAXED);
-	count_write_end(fbc);
 	count_unlock(fbc);
 }
 
@@ -262,11 +257,11 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 
 	count_lock(fbc);
 	/*
-	 * The whole decision is a write section: a lock-free limited_add that
-	 * commits meanwhile either sees the odd sequence (and takes its amount
-	 * back) or is seen by the sum below (the fences pair).
+	 * The whole decision is a write section (the lock is the odd
+	 * sequence): a lock-free limited_add that commits meanwhile either
+	 * sees the odd sequence (and takes its amount back) or is seen by the
+	 * sum below (the fences pair).
 	 */
-	count_write_begin(fbc);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	c = fbc->shared->count + amount;
 	if (amount > 0) {
@@ -284,9 +279,8 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 		good = amount > 0 ? c <= limit : c >= limit;
 	}
 	if (good)
-		fold_in_section(fbc, amount);
+		fold_locked(fbc, amount);
 out:
-	count_write_end(fbc);
 	count_unlock(fbc);
 	return good;
 }

@@ -248,19 +248,19 @@ static void *hold_lock(void *arg)
 {
 	struct locker *l = arg;
 
-	/* Take the count lock as a fold would (0 free, 1 held, 2 held with sleepers). */
-	uint32_t free = 0;
-	while (!__atomic_compare_exchange_n(&l->c->shared->lock, &free, 1, false,
-					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-		free = 0;
+	/* Take the count lock as a fold would (the sequence odd while held). */
+	uint32_t *seq = &l->c->shared->seq;
+	while (__atomic_fetch_or(seq, 1, __ATOMIC_ACQUIRE) & 1)
+		;
 	pthread_mutex_lock(&l->m);
 	l->state = 1;
 	pthread_cond_broadcast(&l->cv);
 	while (l->state != 2)
 		pthread_cond_wait(&l->cv, &l->m);
 	pthread_mutex_unlock(&l->m);
-	if (__atomic_exchange_n(&l->c->shared->lock, 0, __ATOMIC_RELEASE) == 2)
-		syscall(SYS_futex, &l->c->shared->lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	__atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&l->c->shared->sleepers, __ATOMIC_RELAXED))
+		syscall(SYS_futex, seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	return NULL;
 }
 
@@ -298,6 +298,54 @@ static void test_compare(void)
 	pthread_cond_broadcast(&l.cv);
 	pthread_mutex_unlock(&l.m);
 	pthread_join(t, NULL);
+	percpu_counter_destroy(&c);
+}
+
+/*
+ * A sum that waits long enough on a held lock goes to sleep on the
+ * futex; the release must wake it (or its bounded sleep end), and the
+ * sum it then returns is exact.
+ */
+static void *sum_thread(void *arg)
+{
+	struct percpu_counter *c = arg;
+	int64_t *r = malloc(sizeof(*r));
+
+	*r = percpu_counter_sum(c);
+	return r;
+}
+
+static void test_lock_sleep(void)
+{
+	struct percpu_counter c;
+	struct locker l = { .c = &c, .m = PTHREAD_MUTEX_INITIALIZER,
+			    .cv = PTHREAD_COND_INITIALIZER };
+	pthread_t holder, summer;
+	void *r;
+
+	percpu_counter_init(&c, 1234, GFP_KERNEL);
+	pthread_create(&holder, NULL, hold_lock, &l);
+	pthread_mutex_lock(&l.m);
+	while (l.state != 1)
+		pthread_cond_wait(&l.cv, &l.m);
+	pthread_mutex_unlock(&l.m);
+	pthread_create(&summer, NULL, sum_thread, &c);
+	/* Long past the spins and yields: the summer sleeps. */
+	uint32_t asleep = 0;
+	for (int i = 0; i < 2000 && !asleep; i++) {
+		asleep = __atomic_load_n(&c.shared->sleepers, __ATOMIC_RELAXED);
+		usleep(100);
+	}
+	CHECK(asleep == 1);
+	pthread_mutex_lock(&l.m);
+	l.state = 2;
+	pthread_cond_broadcast(&l.cv);
+	pthread_mutex_unlock(&l.m);
+	pthread_join(holder, NULL);
+	pthread_join(summer, &r);
+	CHECK_EQ(*(int64_t *)r, 1234);
+	CHECK_EQ(c.shared->seq & 1, 0);
+	free(r);
 	percpu_counter_destroy(&c);
 }
 
@@ -474,6 +522,7 @@ int main(int argc, char **argv)
 	test_huge_batch();
 	test_limited_add();
 	test_compare();
+	test_lock_sleep();
 	race(1);
 	race(0);
 	test_limited_race();

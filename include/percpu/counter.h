@@ -54,8 +54,8 @@ extern "C" {
  * only read after init, so adds on other CPUs never miss on it.
  */
 struct percpu_counter__shared {
-	uint32_t lock;			/* serializes folds into count, sum, set */
-	uint32_t seq;			/* odd while count is being changed (seqcount) */
+	uint32_t seq;			/* the lock: odd while held (a seqcount too) */
+	uint32_t sleepers;		/* threads asleep on seq */
 	int64_t count;			/* s64: written under lock, read lock-free */
 } __attribute__((aligned(64)));
 
