@@ -59,6 +59,15 @@ double bench_threads(int nthreads, uint64_t iterations,
 		     void (*fn)(void *arg, int thread, uint64_t iterations),
 		     void *arg, double *cpu_ns_per_op);
 
+/*
+ * bench_threads() for one of several alternating runs: stores its wall
+ * and CPU figures in *wall and *cpu_ns on the first run (first), keeps
+ * the lower ones after that.
+ */
+void bench_threads_best(int nthreads, uint64_t iterations,
+			void (*fn)(void *arg, int thread, uint64_t iterations),
+			void *arg, bool first, double *wall, double *cpu_ns);
+
 /* Picks an iteration count so that fn takes about opts->seconds. */
 uint64_t bench_calibrate(const struct bench_opts *o,
 			 void (*fn)(void *arg, int thread, uint64_t iterations),

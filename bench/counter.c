@@ -112,15 +112,9 @@ static void measure(const struct bench_opts *o, const char *group, const struct 
 	/* Each row: the best of o->reps runs, the kinds alternating. */
 	for (int r = 0; r < o->reps; r++)
 		for (int t = 0; t < NT; t++)
-			for (int i = 0; i < nk; i++) {
-				double c, w = bench_threads(thread_counts[t], iters[i], k[i].fn,
-							    NULL, &c);
-
-				if (!r || w < wall[t][i])
-					wall[t][i] = w;
-				if (!r || c < cpu[t][i])
-					cpu[t][i] = c;
-			}
+			for (int i = 0; i < nk; i++)
+				bench_threads_best(thread_counts[t], iters[i], k[i].fn, NULL, !r,
+						   &wall[t][i], &cpu[t][i]);
 	/* One table of wall time, one of CPU time. */
 	snprintf(cpu_group, sizeof(cpu_group), "%s (CPU time)", group);
 	for (int t = 0; t < NT; t++)

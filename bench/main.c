@@ -158,6 +158,18 @@ double bench_threads(int nthreads, uint64_t iterations,
 	return (double)(t1 - t0) / (double)iterations;
 }
 
+void bench_threads_best(int nthreads, uint64_t iterations,
+			void (*fn)(void *, int, uint64_t), void *arg, bool first,
+			double *wall, double *cpu_ns)
+{
+	double c, w = bench_threads(nthreads, iterations, fn, arg, &c);
+
+	if (first || w < *wall)
+		*wall = w;
+	if (first || c < *cpu_ns)
+		*cpu_ns = c;
+}
+
 uint64_t bench_calibrate(const struct bench_opts *o, void (*fn)(void *, int, uint64_t),
 			 void *arg)
 {

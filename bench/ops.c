@@ -297,14 +297,9 @@ static void measure(const struct bench_opts *o, const char *mode, bool fallback)
 	}
 	for (int r = 0; r < o->reps; r++)
 		for (int k = 0; k < NKINDS; k++)
-			for (int t = 0; use[k] && t < NTHREADS; t++) {
-				double c, w = bench_threads(nthreads[t], iters[k], kinds[k].fn,
-							    NULL, &c);
-				if (!r || w < wall[k][t])
-					wall[k][t] = w;
-				if (!r || c < cpu[k][t])
-					cpu[k][t] = c;
-			}
+			for (int t = 0; use[k] && t < NTHREADS; t++)
+				bench_threads_best(nthreads[t], iters[k], kinds[k].fn, NULL, !r,
+						   &wall[k][t], &cpu[k][t]);
 	for (int k = 0; k < NKINDS; k++)
 		for (int t = 0; use[k] && t < NTHREADS; t++) {
 			bool ours = kinds[k].cls == OURS;
