@@ -131,7 +131,9 @@ int pcpu_fastpath_init(const struct percpu_config *cfg,
  * in flight (membarrier).  Idempotent.
  */
 void pcpu_force_atomic_mode(const char *why);
-int pcpu_getcpu_by_sched(unsigned int *cpu, unsigned int *node, void *unused);
+long pcpu_getcpu_by_sched(unsigned int *cpu, unsigned int *node, void *unused);
+/* The address of a function of the vDSO, or NULL (vdso.c). */
+void *pcpu_vdso_sym(const char *name);
 
 /*
  * The current CPU's slot index for the atomic fallback (always in range:

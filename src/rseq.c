@@ -20,7 +20,6 @@
  * way to stop sections in flight.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -193,7 +192,7 @@ static const char *choose_area(const struct percpu_config *cfg)
 		return "no rseq critical sections for this architecture";
 	/*
 	 * glibc's registered area gives the fallback its index too (a load
-	 * instead of a sched_getcpu() call), whatever mode is chosen below.
+	 * instead of a getcpu() call), whatever mode is chosen below.
 	 */
 	if (&__rseq_size && __rseq_size > 0) {
 		pcpu_area = AREA_GLIBC;
@@ -226,7 +225,7 @@ static const char *choose_area(const struct percpu_config *cfg)
 }
 
 /* sched_getcpu() in getcpu()'s shape: percpu_hot.getcpu without a vDSO. */
-int pcpu_getcpu_by_sched(unsigned int *cpu, unsigned int *node, void *unused)
+long pcpu_getcpu_by_sched(unsigned int *cpu, unsigned int *node, void *unused)
 {
 	int c = sched_getcpu();
 
@@ -243,14 +242,9 @@ int pcpu_getcpu_by_sched(unsigned int *cpu, unsigned int *node, void *unused)
  */
 static void choose_getcpu(struct percpu_hot *h)
 {
-	void *vdso = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
-	void *fn = NULL;
+	void *fn = pcpu_vdso_sym("__vdso_getcpu");
 
-	if (vdso) {
-		fn = dlvsym(vdso, "__vdso_getcpu", "LINUX_2.6");
-		dlclose(vdso);
-	}
-	h->getcpu = fn ? (int (*)(unsigned int *, unsigned int *, void *))fn :
+	h->getcpu = fn ? (long (*)(unsigned int *, unsigned int *, void *))fn :
 		    pcpu_getcpu_by_sched;
 }
 

@@ -10,7 +10,8 @@ set_tests_properties(test_ops_atomic PROPERTIES ENVIRONMENT "PERCPU_FASTPATH=ato
 # No rseq at all: the pinned thread's CPU comes from the vDSO's getcpu.
 add_test(NAME test_ops_tunable COMMAND test_ops)
 set_tests_properties(test_ops_tunable PROPERTIES
-  ENVIRONMENT "GLIBC_TUNABLES=glibc.pthread.rseq=0" TIMEOUT 120)
+  ENVIRONMENT "GLIBC_TUNABLES=glibc.pthread.rseq=0;PERCPU_EXPECT_MODE=${PERCPU_EXPECT_ATOMIC};PERCPU_EXPECT_VDSO_GETCPU=1"
+  TIMEOUT 120)
 
 add_test(NAME test_ops_compile_fail
   COMMAND ${CMAKE_COMMAND} -DCC=${CMAKE_C_COMPILER} -DSRC=${CMAKE_CURRENT_SOURCE_DIR}/ops_compile_fail.c

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include <percpu/ops.h>
 
@@ -249,6 +250,15 @@ int main(void)
 		after += *percpu_ptr(PERCPU_VAR(sum_counter), cpu);
 	CHECK(after == before + 3000);
 
+	const char *expect = getenv("PERCPU_EXPECT_MODE");
+	if (expect)
+		CHECK(!strcmp(expect, percpu_mode_name()));
+#if PERCPU_SMP && defined(__x86_64__)
+	/* Without rseq the CPU comes from the vDSO's getcpu, called directly. */
+	uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	if (getenv("PERCPU_EXPECT_VDSO_GETCPU") && vdso)
+		CHECK((uintptr_t)percpu_hot.getcpu - vdso < 65536);
+#endif
 	printf("test_ops: mode %s, cpu %d, %s\n", percpu_mode_name(), pinned_cpu,
 	       failures ? "FAILED" : "ok");
 	return failures ? 1 : 0;

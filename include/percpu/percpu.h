@@ -148,7 +148,7 @@ struct percpu_hot {
 	int ready;			/* setup done */
 	int mode;			/* enum percpu_mode (see percpu_mode_name) */
 	/* The CPU without rseq: the vDSO's getcpu, else sched_getcpu(). */
-	int (*getcpu)(unsigned int *cpu, unsigned int *node, void *unused);
+	long (*getcpu)(unsigned int *cpu, unsigned int *node, void *unused);
 };
 extern struct percpu_hot percpu_hot;
 /*
