@@ -116,7 +116,20 @@ static inline void cpu_relax(void)
 
 static inline bool count_trylock(uint32_t *seq)
 {
-	return !(__atomic_fetch_or(seq, 1, __ATOMIC_ACQUIRE) & 1);
+	bool held;
+
+#if (defined(__x86_64__) || defined(__i386__)) && !PCPU_UNDER_TSAN
+	/* Spelled out: clang makes a load and a cmpxchg loop of fetch_or. */
+	__asm__ volatile("lock btsl $0, %0" : "+m"(*seq), "=@ccc"(held) : : "memory");
+#else
+	held = __atomic_fetch_or(seq, 1, __ATOMIC_ACQUIRE) & 1;
+#endif
+	/*
+	 * The odd sequence before anything written under the lock: an
+	 * acquire RMW alone does not order its store before later stores.
+	 */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	return !held;
 }
 
 static void count_lock(struct percpu_counter *fbc)

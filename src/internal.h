@@ -10,6 +10,18 @@
 #include <percpu/percpu.h>
 #include <percpu/layout.h>
 
+/* ThreadSanitizer builds: it cannot see rseq or inline-asm atomics. */
+#if defined(__SANITIZE_THREAD__)
+# define PCPU_UNDER_TSAN 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+#  define PCPU_UNDER_TSAN 1
+# endif
+#endif
+#ifndef PCPU_UNDER_TSAN
+# define PCPU_UNDER_TSAN 0
+#endif
+
 #define PCPU_PAGE_SIZE 4096
 #define PCPU_PAGE_SHIFT 12
 #define PCPU_MAX_CPUS (1u << 16)	/* largest possible-CPU id we accept + 1 */

@@ -173,17 +173,6 @@ static int pcpu_membarrier(int cmd)
 	return (int)syscall(__NR_membarrier, cmd, 0, 0);
 }
 
-#if defined(__SANITIZE_THREAD__)
-# define PCPU_UNDER_TSAN 1
-#elif defined(__has_feature)
-# if __has_feature(thread_sanitizer)
-#  define PCPU_UNDER_TSAN 1
-# endif
-#endif
-#ifndef PCPU_UNDER_TSAN
-# define PCPU_UNDER_TSAN 0
-#endif
-
 static const char *choose_area(const struct percpu_config *cfg)
 {
 	const char *env = getenv("PERCPU_FASTPATH");

@@ -149,7 +149,7 @@ struct percpu_hot {
 	int mode;			/* enum percpu_mode (see percpu_mode_name) */
 	/* The CPU without rseq: the vDSO's getcpu, else sched_getcpu(). */
 	long (*getcpu)(unsigned int *cpu, unsigned int *node, void *unused);
-};
+} __attribute__((aligned(64)));
 extern struct percpu_hot percpu_hot;
 /*
  * Read through the GOT only (see arch/x86_64.h): the critical sections'
