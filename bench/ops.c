@@ -136,7 +136,7 @@ static inline int librseq_style_add(unsigned long *v, int cpu, long rseq_off)
 		"jmp %l[abort]\n\t"
 		".popsection\n\t"
 		: : [cpu] "r"(cpu), [off] "r"(rseq_off), [v] "m"(*v)
-		: "memory", "cc", "rax" : abort);
+		: "memory", "cc", "rax" : abort);	/* asm goto: *v as input, "memory" */
 	return 0;
 abort:
 	return -1;
@@ -161,12 +161,35 @@ static void run_librseq_style(void *a, int t, uint64_t n)
 	}
 }
 
+/* The kernel's highest possible CPU id + 1 (ids may be sparse). */
+static long kernel_nr_cpu_ids(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
+	char buf[4096] = "", *p = buf, *end;
+	long last = -1;
+
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	/* "0-3,8-11": the ids are the digits between ',' and '-'. */
+	for (; *p; p = *end ? end + 1 : end) {
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (v > last)
+			last = v;
+	}
+	return last + 1;
+}
+
 /* Only where glibc registered rseq and every CPU id fits the pool. */
 static bool librseq_style_ok(void)
 {
 	if (!&__rseq_size || __rseq_size == 0)
 		return false;
-	pool_cpus = sysconf(_SC_NPROCESSORS_CONF);
+	pool_cpus = kernel_nr_cpu_ids();
 	if (pool_cpus <= 0 || pool_cpus > 4096)
 		return false;
 	lr_rseq_offset = __rseq_offset;
