@@ -136,7 +136,7 @@ static inline int librseq_style_add(unsigned long *v, int cpu, long rseq_off)
 		"jmp %l[abort]\n\t"
 		".popsection\n\t"
 		: : [cpu] "r"(cpu), [off] "r"(rseq_off), [v] "m"(*v)
-		: "memory", "cc", "rax" : abort);	/* asm goto: *v as input, "memory" */
+		: "memory", "cc", "rax" : abort);	/* *v is written: "memory" */
 	return 0;
 abort:
 	return -1;
