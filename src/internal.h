@@ -143,6 +143,8 @@ int pcpu_fastpath_init(const struct percpu_config *cfg,
  * in flight (membarrier).  Idempotent.
  */
 void pcpu_force_atomic_mode(const char *why);
+/* Restarts the process's rseq critical sections in flight (see rseq.c). */
+int pcpu_rseq_barrier(void);
 long pcpu_getcpu_by_sched(unsigned int *cpu, unsigned int *node, void *unused);
 /* The address of a function of the vDSO, or NULL (vdso.c). */
 void *pcpu_vdso_sym(const char *name);

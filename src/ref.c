@@ -32,6 +32,17 @@
  * depend on the fast path's mode.  Where membarrier is unavailable,
  * readers take a full fence after R1 instead (bit FENCE of their word).
  *
+ * In rseq mode get and put skip the word: one critical section reads the
+ * mode word (R2) and adds (R3), and S2 is then
+ * membarrier(PRIVATE_EXPEDITED_RSEQ), which also restarts every critical
+ * section in flight (the kernel's RCU-sched, with the section as the
+ * preempt-off region).  A section that read the mode before S1 either
+ * committed before S2's barrier on its CPU, so S4 sees its add, or is
+ * restarted and reads the mode again after S1: it sees the flag and
+ * leaves for the atomic count.  A section that starts after S2 reads the
+ * flag too.  Readers of both kinds may run at once (a thread that cannot
+ * use rseq takes the word path); S2 and S3 cover both.
+ *
  * Nesting (a signal handler using a ref inside a section): depth counts
  * the levels; "left" moves only when the outermost section leaves, so a
  * waiter never mistakes an inner exit for the outer one.  R1's load and
@@ -191,8 +202,9 @@ static void ref_synchronize(void)
 		pcpu_msg("percpu_ref: mode switch inside a get/put (signal handler?); aborting");
 		abort();
 	}
-	if (!use_membarrier ||
-	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+	/* The RSEQ command is also the barrier; it stops critical-section readers. */
+	if (pcpu_rseq_barrier() != 0 &&
+	    (!use_membarrier || syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)))
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < nr_readers; i++) {

@@ -410,6 +410,24 @@ void pcpu_force_atomic_mode(const char *why)
 	switch_unlock(&saved);
 }
 
+/*
+ * For percpu_ref's switches: every rseq critical section of this process
+ * in flight is restarted, and every CPU running one of its threads passes
+ * a full barrier (the kernel's ipi_rseq: smp_mb, then rseq_preempt).
+ * 0: done; 1: no critical section can exist here (rseq mode was never
+ * chosen, so membarrier's RSEQ command is not registered).
+ */
+int pcpu_rseq_barrier(void)
+{
+	if (!__atomic_load_n(&pcpu_membarrier_ok, __ATOMIC_RELAXED))
+		return 1;
+	if (pcpu_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)) {
+		pcpu_msg("cannot stop rseq critical sections (%s); aborting", strerror(errno));
+		abort();
+	}
+	return 0;
+}
+
 unsigned int pcpu_current_index(void)
 {
 	const struct percpu_hot *h = &percpu_hot;

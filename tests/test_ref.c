@@ -365,6 +365,97 @@ static void kill_race(int rounds, int nthreads, unsigned long ops)
 	       rounds, nthreads, total_ops);
 }
 
+/*
+ * The rseq get's guarantee, deterministically: a critical section that
+ * read per-CPU mode and is still in flight when a switch to atomic runs
+ * must be restarted (and then see atomic mode), never commit its add
+ * after the switch summed the counts.  The section below reads the mode
+ * word, says so, and spins inside the section until the switch is done;
+ * stress can hardly hit that window.
+ */
+#if PERCPU_SMP && PERCPU_ARCH_RSEQ && defined(__x86_64__)
+static int stale_read, stale_go;
+
+static int stale_get(struct percpu_ref *ref)
+{
+	uint64_t w = pcpu__rseq_word();
+	PCPU__X86_LOCALS;
+	uint64_t p;
+
+	if (!w)
+		return -1;
+	__asm__ volatile goto(PCPU__X86_ENTER
+		     "movq (%[pp]), %[p]\n\t"
+		     "movl $1, (%[rd])\n"
+		     "9:\n\t"
+		     "pause\n\t"
+		     "cmpl $0, (%[go])\n\t"
+		     "je 9b\n\t"
+		     "testq $3, %[p]\n\t"
+		     "jnz " PCPU__X86_FULL "\n\t"
+		     "addq $1, (%[off], %[p])\n\t"
+		     PCPU__X86_EXIT
+		     PCPU__X86_FULL_EXIT
+		     : PCPU__X86_OUT, [p] "=&r"(p)
+		     : PCPU__X86_IN, [pp] "r"(&ref->percpu_count_ptr), [rd] "r"(&stale_read),
+		       [go] "r"(&stale_go)
+		     : "memory", "cc" : slow, full);
+	return 1;	/* committed a per-CPU add */
+full:
+	return 0;	/* saw atomic mode */
+slow:
+	return -1;
+}
+
+static void *stale_reader(void *arg)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(1, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	return (void *)(intptr_t)stale_get(arg);
+}
+
+static void test_stale_section(void)
+{
+	struct percpu_ref ref;
+	cpu_set_t set;
+	pthread_t t;
+	void *r;
+
+	if (strcmp(percpu_mode_name(), "rseq") || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	released = 0;
+	CHECK_EQ(percpu_ref_init(&ref, release_count, PERCPU_REF_ALLOW_REINIT, GFP_KERNEL), 0);
+	stale_read = stale_go = 0;
+	pthread_create(&t, NULL, stale_reader, &ref);
+	while (!__atomic_load_n(&stale_read, __ATOMIC_ACQUIRE))
+		;
+	percpu_ref_switch_to_atomic_sync(&ref);
+	__atomic_store_n(&stale_go, 1, __ATOMIC_RELEASE);
+	pthread_join(t, &r);
+	CHECK_EQ((intptr_t)r, 0);	/* restarted, then atomic: not a late per-CPU add */
+	if ((intptr_t)r == 0)
+		percpu_ref_get(&ref);	/* the get the section stood for */
+	percpu_ref_put(&ref);
+	percpu_ref_kill(&ref);
+	CHECK_EQ(released, 1);		/* both references were counted */
+	percpu_ref_exit(&ref);
+	CPU_ZERO(&set);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		CPU_SET(c, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+#else
+static void test_stale_section(void)
+{
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	const char *expect = getenv("PERCPU_EXPECT_MODE");
@@ -387,6 +478,7 @@ int main(int argc, char **argv)
 	test_init_atomic();
 	test_switching();
 	test_reinit_cycles();
+	test_stale_section();
 	nthreads = (int)(ncpu < 1 ? 1 : ncpu) * 4;
 	if (nthreads < 8)
 		nthreads = 8;

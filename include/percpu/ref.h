@@ -157,17 +157,43 @@ static inline __attribute__((always_inline)) unsigned long percpu_ref__ptr(struc
 
 /* ---- get / put ---------------------------------------------------------- */
 
+/*
+ * The rseq path of get and put: one critical section reads the mode word
+ * and adds to this CPU's count; a switch to atomic restarts it with
+ * membarrier (src/ref.c), so it needs no reader word.  1: added; 0: the
+ * ref is in atomic mode; -1: take the section (no rseq here or now).
+ */
+static inline __attribute__((always_inline)) int percpu_ref__rseq_add(struct percpu_ref *ref,
+								      unsigned long v)
+{
+#if PERCPU_SMP && PERCPU_ARCH_RSEQ
+	uint64_t w = pcpu__rseq_word();
+
+	if (pcpu__likely(w != 0))
+		return pcpu_arch_ref_add(w, &ref->percpu_count_ptr, __PERCPU_REF_ATOMIC_DEAD, v);
+#else
+	(void)ref, (void)v;
+#endif
+	return -1;
+}
+
 static inline void percpu_ref_get_many(struct percpu_ref *ref, unsigned long nr)
 {
-	uint64_t w = percpu_ref__enter();
-	unsigned long p = percpu_ref__ptr(ref);
+	int r = percpu_ref__rseq_add(ref, nr);
 
-	if (pcpu__likely(!(p & __PERCPU_REF_ATOMIC_DEAD))) {
-		percpu_this_add(percpu_ref__counts(p), nr);
-		percpu_ref__leave(w);
+	if (pcpu__likely(r > 0))
 		return;
+	if (r < 0) {
+		uint64_t w = percpu_ref__enter();
+		unsigned long p = percpu_ref__ptr(ref);
+
+		if (pcpu__likely(!(p & __PERCPU_REF_ATOMIC_DEAD))) {
+			percpu_this_add(percpu_ref__counts(p), nr);
+			percpu_ref__leave(w);
+			return;
+		}
+		percpu_ref__leave(w);
 	}
-	percpu_ref__leave(w);
 	__atomic_fetch_add(&ref->data->count, (long)nr, __ATOMIC_RELAXED);
 }
 
@@ -178,15 +204,21 @@ static inline void percpu_ref_get(struct percpu_ref *ref)
 
 static inline void percpu_ref_put_many(struct percpu_ref *ref, unsigned long nr)
 {
-	uint64_t w = percpu_ref__enter();
-	unsigned long p = percpu_ref__ptr(ref);
+	int r = percpu_ref__rseq_add(ref, 0 - nr);
 
-	if (pcpu__likely(!(p & __PERCPU_REF_ATOMIC_DEAD))) {
-		percpu_this_sub(percpu_ref__counts(p), nr);
-		percpu_ref__leave(w);
+	if (pcpu__likely(r > 0))
 		return;
+	if (r < 0) {
+		uint64_t w = percpu_ref__enter();
+		unsigned long p = percpu_ref__ptr(ref);
+
+		if (pcpu__likely(!(p & __PERCPU_REF_ATOMIC_DEAD))) {
+			percpu_this_sub(percpu_ref__counts(p), nr);
+			percpu_ref__leave(w);
+			return;
+		}
+		percpu_ref__leave(w);
 	}
-	percpu_ref__leave(w);
 	/* Read before the decrement: release may free the data. */
 	percpu_ref_func_t *release = ref->data->release;
 	if (__atomic_sub_fetch(&ref->data->count, (long)nr, __ATOMIC_ACQ_REL) == 0)

@@ -211,6 +211,30 @@ PCPU__A64_GEN(2, uint16_t, "ldrh", "strh", "w")
 PCPU__A64_GEN(4, uint32_t, "ldr", "str", "w")
 PCPU__A64_GEN(8, uint64_t, "ldr", "str", "x")
 
+/* percpu_ref's get and put (see arch/x86_64.h): the mode word is read in the section. */
+static inline __attribute__((always_inline)) int
+pcpu_arch_ref_add(uint64_t w, const unsigned long *pp, unsigned long mask, unsigned long v)
+{
+	PCPU__A64_LOCALS;
+	uint64_t p, t;
+	__asm__ volatile goto(PCPU__A64_ENTER
+		     "ldr %[p], [%[pp]]\n\t"
+		     "tst %[p], %[mask]\n\t"
+		     "b.ne 8f\n\t"
+		     "ldr %[t], [%[off], %[p]]\n\t"
+		     "add %[t], %[t], %[v]\n\t"
+		     "str %[t], [%[off], %[p]]\n\t"
+		     PCPU__A64_EXIT_WITH("8:\n\t" PCPU__A64_CLEAR "b %l[full]\n")
+		     : PCPU__A64_OUT, [p] "=&r"(p), [t] "=&r"(t)
+		     : PCPU__A64_IN, [a] "r"(0ul), [pp] "r"(pp), [mask] "r"(mask), [v] "r"(v)
+		     : "memory", "cc" : slow, full);
+	return 1;
+full:
+	return 0;
+slow:
+	return -1;
+}
+
 /*
  * percpu_counter's fast path (see arch/x86_64.h): a bounded 32-bit add.
  * "full" is reached through a local trampoline in .text, as "slow" is:

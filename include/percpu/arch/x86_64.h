@@ -230,6 +230,35 @@ PCPU__X86_GEN(4, uint32_t, "l", "k", "movl", "k")
 PCPU__X86_GEN(8, uint64_t, "q", "q", "movq", "q")
 
 /*
+ * percpu_ref's get and put: the ref's mode word *pp is read inside the
+ * section, so a switch's membarrier(PRIVATE_EXPEDITED_RSEQ) restarts every
+ * section that read per-CPU mode and has not committed (src/ref.c).  The
+ * word is the per-CPU pointer of the counts when no bit of mask is set.
+ * Returns 1 when added, 0 when a mask bit is set, -1 for the slow path.
+ */
+static inline __attribute__((always_inline)) int
+pcpu_arch_ref_add(uint64_t w, const unsigned long *pp, unsigned long mask, unsigned long v)
+{
+	PCPU__X86_LOCALS;
+	uint64_t p;
+	__asm__ volatile goto(PCPU__X86_ENTER
+		     "movq (%[pp]), %[p]\n\t"
+		     "testq %[mask], %[p]\n\t"
+		     "jnz " PCPU__X86_FULL "\n\t"
+		     "addq %[v], (%[off], %[p])\n\t"
+		     PCPU__X86_EXIT
+		     PCPU__X86_FULL_EXIT
+		     : PCPU__X86_OUT, [p] "=&r"(p)
+		     : PCPU__X86_IN, [pp] "r"(pp), [mask] "er"(mask), [v] "er"(v)
+		     : "memory", "cc" : slow, full);
+	return 1;
+full:
+	return 0;
+slow:
+	return -1;
+}
+
+/*
  * percpu_counter's fast path: add v to a 32-bit slot only while the sum
  * stays strictly within (-bound, bound), one unsigned compare of
  * sum + bound - 1 against 2 * bound - 1; otherwise leave for "full"
