@@ -177,23 +177,39 @@ static inline __attribute__((always_inline)) int percpu_ref__rseq_add(struct per
 	return -1;
 }
 
-static inline void percpu_ref_get_many(struct percpu_ref *ref, unsigned long nr)
+/*
+ * Adds v (mod 2^64) to this CPU's count if the ref is in per-CPU mode:
+ * the critical section, else a section with the reader word.  false: a
+ * mode flag is set, and *pp (if not NULL) gets the mode word.
+ */
+static inline __attribute__((always_inline)) bool
+percpu_ref__percpu_add(struct percpu_ref *ref, unsigned long v, unsigned long *pp)
 {
-	int r = percpu_ref__rseq_add(ref, nr);
+	int r = percpu_ref__rseq_add(ref, v);
 
 	if (pcpu__likely(r > 0))
-		return;
-	if (r < 0) {
-		uint64_t w = percpu_ref__enter();
-		unsigned long p = percpu_ref__ptr(ref);
-
-		if (pcpu__likely(!(p & __PERCPU_REF_ATOMIC_DEAD))) {
-			percpu_this_add(percpu_ref__counts(p), nr);
-			percpu_ref__leave(w);
-			return;
-		}
-		percpu_ref__leave(w);
+		return true;
+	if (r == 0) {
+		if (pp)
+			*pp = percpu_ref__ptr(ref);
+		return false;
 	}
+	uint64_t w = percpu_ref__enter();
+	unsigned long p = percpu_ref__ptr(ref);
+	bool added = !(p & __PERCPU_REF_ATOMIC_DEAD);
+
+	if (pcpu__likely(added))
+		percpu_this_add(percpu_ref__counts(p), v);
+	percpu_ref__leave(w);
+	if (pp)
+		*pp = p;
+	return added;
+}
+
+static inline void percpu_ref_get_many(struct percpu_ref *ref, unsigned long nr)
+{
+	if (pcpu__likely(percpu_ref__percpu_add(ref, nr, NULL)))
+		return;
 	__atomic_fetch_add(&ref->data->count, (long)nr, __ATOMIC_RELAXED);
 }
 
@@ -204,21 +220,8 @@ static inline void percpu_ref_get(struct percpu_ref *ref)
 
 static inline void percpu_ref_put_many(struct percpu_ref *ref, unsigned long nr)
 {
-	int r = percpu_ref__rseq_add(ref, 0 - nr);
-
-	if (pcpu__likely(r > 0))
+	if (pcpu__likely(percpu_ref__percpu_add(ref, 0 - nr, NULL)))
 		return;
-	if (r < 0) {
-		uint64_t w = percpu_ref__enter();
-		unsigned long p = percpu_ref__ptr(ref);
-
-		if (pcpu__likely(!(p & __PERCPU_REF_ATOMIC_DEAD))) {
-			percpu_this_sub(percpu_ref__counts(p), nr);
-			percpu_ref__leave(w);
-			return;
-		}
-		percpu_ref__leave(w);
-	}
 	/* Read before the decrement: release may free the data. */
 	percpu_ref_func_t *release = ref->data->release;
 	if (__atomic_sub_fetch(&ref->data->count, (long)nr, __ATOMIC_ACQ_REL) == 0)
@@ -248,16 +251,7 @@ static inline bool percpu_ref__inc_not_zero(struct percpu_ref *ref, unsigned lon
 /* Takes nr references unless the count already reached zero. */
 static inline bool percpu_ref_tryget_many(struct percpu_ref *ref, unsigned long nr)
 {
-	uint64_t w = percpu_ref__enter();
-	unsigned long p = percpu_ref__ptr(ref);
-
-	if (pcpu__likely(!(p & __PERCPU_REF_ATOMIC_DEAD))) {
-		percpu_this_add(percpu_ref__counts(p), nr);
-		percpu_ref__leave(w);
-		return true;
-	}
-	percpu_ref__leave(w);
-	return percpu_ref__inc_not_zero(ref, nr);
+	return percpu_ref__percpu_add(ref, nr, NULL) || percpu_ref__inc_not_zero(ref, nr);
 }
 
 static inline bool percpu_ref_tryget(struct percpu_ref *ref)
@@ -268,15 +262,10 @@ static inline bool percpu_ref_tryget(struct percpu_ref *ref)
 /* Takes a reference unless the ref is dying (killed) or at zero. */
 static inline bool percpu_ref_tryget_live(struct percpu_ref *ref)
 {
-	uint64_t w = percpu_ref__enter();
-	unsigned long p = percpu_ref__ptr(ref);
+	unsigned long p;
 
-	if (pcpu__likely(!(p & __PERCPU_REF_ATOMIC_DEAD))) {
-		percpu_this_add(percpu_ref__counts(p), 1);
-		percpu_ref__leave(w);
+	if (pcpu__likely(percpu_ref__percpu_add(ref, 1, &p)))
 		return true;
-	}
-	percpu_ref__leave(w);
 	if (p & __PERCPU_REF_DEAD)
 		return false;
 	return percpu_ref__inc_not_zero(ref, 1);
