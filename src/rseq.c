@@ -421,9 +421,14 @@ int pcpu_rseq_barrier(void)
 {
 	if (!__atomic_load_n(&pcpu_membarrier_ok, __ATOMIC_RELAXED))
 		return 1;
-	if (pcpu_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)) {
-		pcpu_msg("cannot stop rseq critical sections (%s); aborting", strerror(errno));
-		abort();
+	/* There is no other way to stop them: retry a transient ENOMEM, then give up. */
+	for (int tries = 0; pcpu_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ); tries++) {
+		if (errno != ENOMEM || tries == 100) {
+			pcpu_msg("cannot stop rseq critical sections (%s); aborting",
+				 strerror(errno));
+			abort();
+		}
+		usleep(1000);
 	}
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <percpu/linux.h>	/* the kernel's names, ref included */
@@ -374,7 +375,7 @@ static void kill_race(int rounds, int nthreads, unsigned long ops)
  * stress can hardly hit that window.
  */
 #if PERCPU_SMP && PERCPU_ARCH_RSEQ && defined(__x86_64__)
-static int stale_read, stale_go;
+static int stale_read, stale_go, stale_cpu;
 
 static int stale_get(struct percpu_ref *ref)
 {
@@ -407,48 +408,98 @@ slow:
 	return -1;
 }
 
-static void *stale_reader(void *arg)
-{
-	cpu_set_t set;
+/* The result, and whether the reader was preempted (then a restart proves nothing). */
+struct stale_result {
+	int r;
+	bool preempted;
+};
 
-	CPU_ZERO(&set);
-	CPU_SET(1, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-	return (void *)(intptr_t)stale_get(arg);
+static long involuntary_switches(void)
+{
+	struct rusage u;
+
+	return getrusage(RUSAGE_THREAD, &u) ? -1 : u.ru_nivcsw;
 }
 
-static void test_stale_section(void)
+static void *stale_reader(void *arg)
+{
+	struct stale_result *res = malloc(sizeof(*res));
+	cpu_set_t set;
+	long before;
+
+	res->r = -1;
+	CPU_ZERO(&set);
+	CPU_SET(stale_cpu, &set);
+	if (!sched_setaffinity(0, sizeof(set), &set)) {
+		before = involuntary_switches();
+		res->r = stale_get(arg);
+		res->preempted = before < 0 || involuntary_switches() != before;
+	}
+	if (res->r < 0)
+		__atomic_store_n(&stale_read, -1, __ATOMIC_RELEASE);	/* nothing to test */
+	return res;
+}
+
+/* One attempt: 1 tested, 0 inconclusive (preempted), -1 cannot run here. */
+static int stale_attempt(void)
 {
 	struct percpu_ref ref;
-	cpu_set_t set;
+	struct stale_result *res;
 	pthread_t t;
-	void *r;
+	int tested;
 
-	if (strcmp(percpu_mode_name(), "rseq") || sysconf(_SC_NPROCESSORS_ONLN) < 2)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	sched_setaffinity(0, sizeof(set), &set);
 	released = 0;
 	CHECK_EQ(percpu_ref_init(&ref, release_count, PERCPU_REF_ALLOW_REINIT, GFP_KERNEL), 0);
 	stale_read = stale_go = 0;
 	pthread_create(&t, NULL, stale_reader, &ref);
 	while (!__atomic_load_n(&stale_read, __ATOMIC_ACQUIRE))
 		;
-	percpu_ref_switch_to_atomic_sync(&ref);
+	if (__atomic_load_n(&stale_read, __ATOMIC_ACQUIRE) > 0)
+		percpu_ref_switch_to_atomic_sync(&ref);
 	__atomic_store_n(&stale_go, 1, __ATOMIC_RELEASE);
-	pthread_join(t, &r);
-	CHECK_EQ((intptr_t)r, 0);	/* restarted, then atomic: not a late per-CPU add */
-	if ((intptr_t)r == 0)
-		percpu_ref_get(&ref);	/* the get the section stood for */
-	percpu_ref_put(&ref);
+	pthread_join(t, (void **)&res);
+	tested = res->r < 0 ? -1 : !res->preempted;
+	if (res->r >= 0) {
+		if (tested)
+			CHECK_EQ(res->r, 0);	/* restarted, then atomic: no late per-CPU add */
+		if (res->r == 0)
+			percpu_ref_get(&ref);	/* the get the section stood for */
+		percpu_ref_put(&ref);
+	}
 	percpu_ref_kill(&ref);
-	CHECK_EQ(released, 1);		/* both references were counted */
+	CHECK_EQ(released, 1);		/* every reference was counted */
 	percpu_ref_exit(&ref);
+	free(res);
+	return tested;
+}
+
+static void test_stale_section(void)
+{
+	cpu_set_t saved, set;
+	int cpus[2], n = 0, tested = 0;
+
+	/* Two CPUs this process may use: the reader spins on one, the switch runs on the other. */
+	if (strcmp(percpu_mode_name(), "rseq") || sched_getaffinity(0, sizeof(saved), &saved))
+		return;
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &saved))
+			cpus[n++] = c;
 	CPU_ZERO(&set);
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		CPU_SET(c, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	if (n < 2)
+		return;
+	CPU_SET(cpus[0], &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return;
+	stale_cpu = cpus[1];
+	/* A reader preempted meanwhile restarts anyway: try again, up to 50 times. */
+	for (int i = 0; i < 50 && !tested; i++) {
+		tested = stale_attempt();
+		if (tested < 0)
+			break;
+	}
+	printf("test_ref: stale section %s\n", tested > 0 ? "tested" :
+	       tested < 0 ? "cannot run here" : "inconclusive (reader always preempted)");
+	sched_setaffinity(0, sizeof(saved), &saved);
 }
 #else
 static void test_stale_section(void)

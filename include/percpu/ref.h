@@ -17,12 +17,15 @@
  *
  * The kernel reads the mode and adds to the per-CPU count with preemption
  * disabled (an RCU read-side section) and waits for a grace period before
- * summing.  A thread cannot disable preemption, so here every get/put is
- * a tiny read-side section marked in a per-thread word (plain stores, no
- * atomic instruction); the switch publishes the new mode, runs
- * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) and waits until every
- * thread seen inside a section has left it (userspace RCU's "memb"
- * flavour).  The argument is in src/ref.c.
+ * summing.  A thread cannot disable preemption.  In rseq mode a get/put is
+ * one rseq critical section that reads the mode and adds, and the switch
+ * publishes the new mode and runs
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ), which restarts every
+ * section in flight.  In the fallback a get/put is a tiny read-side
+ * section marked in a per-thread word (plain stores, no atomic
+ * instruction), and the switch also waits until every thread seen inside
+ * one has left it (userspace RCU's "memb" flavour).  The argument is in
+ * src/ref.c.
  *
  * Mode switches (kill, switch_to_*, reinit, resurrect) are synchronous
  * and may block briefly; call them from thread context, not from a signal
@@ -169,7 +172,13 @@ static inline __attribute__((always_inline)) int percpu_ref__rseq_add(struct per
 #if PERCPU_SMP && PERCPU_ARCH_RSEQ
 	uint64_t w = pcpu__rseq_word();
 
-	if (pcpu__likely(w != 0))
+	/*
+	 * A thread's first get or put still takes the section, which
+	 * registers its reader word: should the process later switch to
+	 * atomics, a get in a signal handler must not have to register.
+	 */
+	if (pcpu__likely(w != 0) &&
+	    pcpu__likely(!(__atomic_load_n(&percpu_ref__rd, __ATOMIC_RELAXED) & PERCPU_REF__UNREG)))
 		return pcpu_arch_ref_add(w, &ref->percpu_count_ptr, __PERCPU_REF_ATOMIC_DEAD, v);
 #else
 	(void)ref, (void)v;
