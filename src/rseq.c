@@ -382,38 +382,11 @@ static void fill_atomic_table(void)
 		__atomic_store_n(&percpu__atomic_offset[i], h->index_offset[i], __ATOMIC_RELEASE);
 }
 
-void pcpu_force_atomic_mode(const char *why)
-{
-	sigset_t saved;
-
-	switch_lock(&saved);
-	if (__atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE) == PCPU_MODE_RSEQ) {
-		__atomic_store_n(&percpu_hot.rseq_tp_offs, 0, __ATOMIC_RELEASE);
-		for (unsigned int i = 0; i < pcpu_nr_rseq; i++)
-			__atomic_store_n(&percpu__rseq_offset[i], 0, __ATOMIC_RELEASE);
-		/*
-		 * After this returns no critical section that saw an old
-		 * entry can still commit: each was aborted and retries.
-		 */
-		if (!pcpu_membarrier_ok || pcpu_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)) {
-			pcpu_msg("cannot stop rseq critical sections (%s); aborting",
-				 strerror(errno));
-			abort();
-		}
-		__atomic_store_n(&pcpu_target_mode, PCPU_MODE_ATOMIC, __ATOMIC_RELEASE);
-		fill_atomic_table();
-		if (__atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) != PCPU_MODE_NONE)
-			__atomic_store_n(&percpu_hot.mode, PCPU_MODE_ATOMIC, __ATOMIC_RELEASE);
-		if (why)
-			pcpu_msg("switching this_cpu operations to atomics: %s", why);
-	}
-	switch_unlock(&saved);
-}
-
 /*
- * For percpu_ref's switches: every rseq critical section of this process
- * in flight is restarted, and every CPU running one of its threads passes
- * a full barrier (the kernel's ipi_rseq: smp_mb, then rseq_preempt).
+ * For the switch to atomics and percpu_ref's switches: every rseq
+ * critical section of this process in flight is restarted, and every CPU
+ * running one of its threads passes a full barrier (the kernel's
+ * ipi_rseq: smp_mb, then rseq_preempt).
  * 0: done; 1: no critical section can exist here (rseq mode was never
  * chosen, so membarrier's RSEQ command is not registered).
  */
@@ -431,6 +404,33 @@ int pcpu_rseq_barrier(void)
 		usleep(1000);
 	}
 	return 0;
+}
+
+void pcpu_force_atomic_mode(const char *why)
+{
+	sigset_t saved;
+
+	switch_lock(&saved);
+	if (__atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE) == PCPU_MODE_RSEQ) {
+		__atomic_store_n(&percpu_hot.rseq_tp_offs, 0, __ATOMIC_RELEASE);
+		for (unsigned int i = 0; i < pcpu_nr_rseq; i++)
+			__atomic_store_n(&percpu__rseq_offset[i], 0, __ATOMIC_RELEASE);
+		/*
+		 * After this returns no critical section that saw an old
+		 * entry can still commit: each was aborted and retries.
+		 */
+		if (pcpu_rseq_barrier() != 0) {		/* never: rseq mode registered it */
+			pcpu_msg("cannot stop rseq critical sections; aborting");
+			abort();
+		}
+		__atomic_store_n(&pcpu_target_mode, PCPU_MODE_ATOMIC, __ATOMIC_RELEASE);
+		fill_atomic_table();
+		if (__atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) != PCPU_MODE_NONE)
+			__atomic_store_n(&percpu_hot.mode, PCPU_MODE_ATOMIC, __ATOMIC_RELEASE);
+		if (why)
+			pcpu_msg("switching this_cpu operations to atomics: %s", why);
+	}
+	switch_unlock(&saved);
 }
 
 unsigned int pcpu_current_index(void)
