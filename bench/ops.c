@@ -111,7 +111,6 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 # define POOL_STRIDE ((size_t)1 << 16)
 static char *pool;
-static long pool_cpus;
 
 static inline int librseq_style_add(unsigned long *v, int cpu, long rseq_off)
 {
@@ -189,7 +188,7 @@ static bool librseq_style_ok(void)
 {
 	if (!&__rseq_size || __rseq_size == 0)
 		return false;
-	pool_cpus = kernel_nr_cpu_ids();
+	long pool_cpus = kernel_nr_cpu_ids();
 	if (pool_cpus <= 0 || pool_cpus > 4096)
 		return false;
 	lr_rseq_offset = __rseq_offset;
