@@ -17,10 +17,10 @@
  * In front of the bitmaps sits a per-CPU cache of free objects per size
  * class (4..1024 bytes), itself per-CPU memory whose stacks are pushed
  * and popped with rseq critical sections: an alloc+free pair takes no
- * lock; one atomic bit flip in the chunk's live map makes every double
+ * lock; one atomic exchange on the chunk's live map makes every double
  * free visible.  Cached objects stay allocated in the bitmaps, which
- * remain the source of truth; an object's class is its size in the
- * boundary map, so a free needs no size.
+ * remain the source of truth; the live map also records an object's
+ * class, so a free needs no size.
  *
  * Every allocation starts as zero on every possible CPU.  A "dirty" bit
  * per 4-byte granule says the granule was handed out since its page was
@@ -35,6 +35,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "chunk.h"
 #include "internal.h"
@@ -73,8 +74,8 @@ struct pcpu_chunk {
 	bool immutable;			/* the first chunk: never released */
 	bool reserved;			/* the reserved chunk */
 	void *map_mem;			/* the chunk map's memory */
-	unsigned long *live;		/* map.nr_bits bits: starts of live allocations */
-	size_t live_stride;		/* words between neighbouring live words (live_word()) */
+	uint8_t *live;			/* the live map, one byte per granule (live_byte()) */
+	unsigned int live_shift;	/* log2 of the live map's cache lines */
 	unsigned long *dirty;		/* map.nr_bits bits: handed out since released */
 };
 
@@ -193,6 +194,29 @@ static void chunk_relocate(struct pcpu_chunk *c)
 
 /* ---- chunk creation and destruction (pcpu_alloc_mutex held) ---- */
 
+/*
+ * A chunk's live map (see live_byte()) has its own mapping: its pages are
+ * zero until written, and go back when the chunk is destroyed (all its
+ * bytes are zero then), so a chunk slot that is not in use costs nothing.
+ */
+static size_t live_map_size(unsigned int live_shift)
+{
+	return (size_t)PERCPU_CACHELINE_SIZE << live_shift;
+}
+
+static uint8_t *live_map_alloc(unsigned int live_shift)
+{
+	void *p = mmap(NULL, live_map_size(live_shift), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void live_map_free(uint8_t *live, unsigned int live_shift)
+{
+	if (live)
+		munmap(live, live_map_size(live_shift));
+}
+
 static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_off,
 				       int nr_pages)
 {
@@ -200,18 +224,20 @@ static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_
 	size_t nr_bits = (size_t)nr_pages * PCPU_BITMAP_BLOCK_BITS;
 	struct pcpu_chunk *c = calloc(1, sizeof(*c));
 	void *mem = malloc(map_mem);
-	size_t live_stride = (BITS_TO_LONGS(nr_bits) + 7) / 8;
-	unsigned long *live = aligned_alloc(PERCPU_CACHELINE_SIZE, 8 * live_stride * sizeof(long));
+	unsigned int live_shift = 0;
+	while (((size_t)PERCPU_CACHELINE_SIZE << live_shift) < nr_bits)
+		live_shift++;
+	uint8_t *live = live_map_alloc(live_shift);
 	unsigned long *dirty = calloc(BITS_TO_LONGS(nr_bits), sizeof(long));
 
 	if (!c || !mem || !live || !dirty) {
-		free(c), free(mem), free(live), free(dirty);
+		free(c), free(mem), free(dirty);
+		live_map_free(live, live_shift);
 		return NULL;
 	}
-	memset(live, 0, 8 * live_stride * sizeof(long));
 	pcpu_chunk_map_init(&c->map, mem, nr_pages, start_off, end_off, true);
 	c->map_mem = mem;
-	c->live_stride = live_stride;
+	c->live_shift = live_shift;
 	c->idx = idx;
 	c->list = -1;
 	c->live = live;
@@ -367,6 +393,11 @@ static void destroy_free_chunks(void)
 						   (size_t)(j - i) * pcpu.chunk_stride);
 			slots_released(idx + i, j - i, ok);
 		}
+		/* Nothing lives in them: their live maps are zero, and may go. */
+		for (int i = 0; i < n; i++) {
+			struct pcpu_chunk *c = chunks[idx[i]];
+			madvise(c->live, live_map_size(c->live_shift), MADV_DONTNEED);
+		}
 	} while (n == (int)(sizeof(idx) / sizeof(idx[0])));
 }
 
@@ -428,7 +459,7 @@ static void chunk_struct_free(struct pcpu_chunk *c)
 	if (!c)
 		return;
 	free(c->map_mem);
-	free(c->live);
+	live_map_free(c->live, c->live_shift);
 	free(c->dirty);
 	free(c);
 }
@@ -466,19 +497,21 @@ void pcpu_alloc_fini(void)
 /* The chunk holding per-CPU address a, with its bit; NULL if none. */
 static inline struct pcpu_chunk *chunk_of(uintptr_t a, int *bit)
 {
-	*bit = 0;
-	uintptr_t rel = a - pcpu.ptr_base;
+	uintptr_t rel = a - pcpu.ptr_base;	/* below the base: a huge idx */
 	size_t idx = rel >> pcpu.chunk_shift, off = rel & (pcpu.chunk_stride - 1);
+	struct pcpu_chunk *c;
 
-	if (a < pcpu.ptr_base || idx >= pcpu.max_chunks || off >= pcpu.layout->unit_size ||
-	    off % PCPU_MIN_ALLOC_SIZE)
-		return NULL;
-	struct pcpu_chunk *c = idx == 0 && off < reserved_end ? reserved_chunk :
-				__atomic_load_n(&chunks[idx], __ATOMIC_ACQUIRE);
-	if (!c || !__atomic_load_n(&c->mapped, __ATOMIC_ACQUIRE) || (int)(off / PCPU_MIN_ALLOC_SIZE) >= c->map.nr_bits)
-		return NULL;
 	*bit = (int)(off / PCPU_MIN_ALLOC_SIZE);
-	return c;
+	if (idx >= pcpu.max_chunks || off >= pcpu.unit_size || off % PCPU_MIN_ALLOC_SIZE)
+		return NULL;
+	if (__builtin_expect(idx == 0 && off < reserved_end, 0)) {
+		/* The reserved chunk's map covers only the start of the unit. */
+		c = reserved_chunk;
+		return c && *bit < c->map.nr_bits ? c : NULL;
+	}
+	/* A dynamic chunk's map covers the whole unit. */
+	c = __atomic_load_n(&chunks[idx], __ATOMIC_ACQUIRE);
+	return c && __atomic_load_n(&c->mapped, __ATOMIC_ACQUIRE) ? c : NULL;
 }
 
 static __attribute__((noreturn)) void invalid_free(const void *p)
@@ -609,28 +642,39 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
 }
 
 /*
- * The live map's word for bit.  Consecutive words sit live_stride words
- * apart (word w at (w % 8) * stride + w / 8), so the neighbouring runs
- * that refills hand to different CPUs' caches do not share a cache line:
- * two CPUs allocating and freeing side by side would otherwise pass the
- * line back and forth on every operation.
+ * The live map: one byte for the first granule of each allocation a user
+ * holds, 0 otherwise.  The byte says where a free sends the area: its
+ * cache class + 1, or LIVE_UNCACHED (reserved areas, other sizes), so a
+ * free reads no boundary map.  A free takes the byte with one atomic
+ * exchange: of two threads freeing the same pointer at once, one sees 0.
+ *
+ * The bytes are spread: granule g's byte is byte g >> live_shift of cache
+ * line g & (lines - 1), so areas less than lines granules apart never
+ * share a line.  Objects side by side often sit in different CPUs'
+ * caches (a refill takes what frees left), and two CPUs allocating and
+ * freeing neighbours would otherwise pass one line back and forth.
  */
-static inline unsigned long *live_word(const struct pcpu_chunk *c, int bit)
+#define LIVE_UNCACHED 0xff
+
+static inline uint8_t *live_byte(const struct pcpu_chunk *c, int bit)
 {
-	size_t w = (size_t)bit / BITS_PER_LONG;
-	return &c->live[(w % 8) * c->live_stride + w / 8];
+	size_t g = (size_t)bit, lines = (size_t)1 << c->live_shift;
+	return &c->live[(g & (lines - 1)) * PERCPU_CACHELINE_SIZE + (g >> c->live_shift)];
 }
 
-/* The live bit of an allocation's first granule: set while a user holds it. */
-static void live_set(struct pcpu_chunk *c, int bit)
+/* An area of bits at bit, handed out by the bitmap path: its live byte. */
+static uint8_t live_code(const struct pcpu_chunk *c, int bit, int bits)
 {
-	__atomic_fetch_or(live_word(c, bit), 1ul << (bit % BITS_PER_LONG), __ATOMIC_RELAXED);
+	size_t size = (size_t)bits * PCPU_MIN_ALLOC_SIZE;
+	if (c->reserved || size > PCPU_MAX_CLASS_SIZE || (size & (size - 1)) ||
+	    (((size_t)bit * PCPU_MIN_ALLOC_SIZE) & (size - 1)))
+		return LIVE_UNCACHED;
+	return (uint8_t)(fls_size(size) - 2);	/* class + 1 */
 }
 
-static bool live_test_and_clear(struct pcpu_chunk *c, int bit)
+static inline void live_set(struct pcpu_chunk *c, int bit, uint8_t code)
 {
-	unsigned long m = 1ul << (bit % BITS_PER_LONG);
-	return __atomic_fetch_and(live_word(c, bit), ~m, __ATOMIC_ACQ_REL) & m;
+	__atomic_store_n(live_byte(c, bit), code, __ATOMIC_RELAXED);
 }
 
 /*
@@ -651,7 +695,7 @@ static uintptr_t take_area(int bits, int align_bits, bool atomic, bool live, boo
 	if (live) {
 		*dirty = range_dirty(c, bit, bits);
 		mark_dirty(c, bit, bits);
-		live_set(c, bit);
+		live_set(c, bit, live_code(c, bit, bits));
 	}
 	return pcpu_chunk_ptr(c->idx, (size_t)bit * PCPU_MIN_ALLOC_SIZE);
 }
@@ -693,7 +737,7 @@ static uintptr_t take_reserved(int bits, int align_bits, bool *dirty)
 		return 0;
 	*dirty = range_dirty(c, bit, bits);
 	mark_dirty(c, bit, bits);
-	live_set(c, bit);
+	live_set(c, bit, LIVE_UNCACHED);
 	return pcpu_chunk_ptr(0, (size_t)bit * PCPU_MIN_ALLOC_SIZE);
 }
 
@@ -915,38 +959,6 @@ static void *refill(int cls, int flags, const char **why)
 	return n ? (void *)objs[0] : NULL;
 }
 
-/*
- * The size of a live allocation from the boundary map: usually the next
- * boundary is in the same word.  (The boundary bits of a live allocation
- * do not change while it lives, so this read needs no lock.)
- */
-static inline int alloc_bits_fast(const struct pcpu_chunk *c, int bit)
-{
-	unsigned long w = c->map.bound_map[bit / BITS_PER_LONG] >> (bit % BITS_PER_LONG) >> 1;
-	if (w && bit % BITS_PER_LONG != BITS_PER_LONG - 1)
-		return __builtin_ctzl(w) + 1;
-	return pcpu_chunk_map_alloc_bits(&c->map, bit);
-}
-
-/*
- * The cache class a freed live allocation belongs to, or -1: its size in
- * the boundary map (stable while it is allocated) must be a class size
- * and its offset a multiple of it.  Only in rseq mode, where the cache
- * is used; the reserved chunk's areas never enter it.
- */
-static int cache_class(struct pcpu_chunk *c, int bit)
-{
-	if (!cache_ptr || c->reserved ||
-	    __atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) != PCPU_MODE_RSEQ)
-		return -1;
-	int bits = alloc_bits_fast(c, bit);
-	size_t size = (size_t)bits * PCPU_MIN_ALLOC_SIZE;
-	if (bits <= 0 || size > PCPU_MAX_CLASS_SIZE || (size & (size - 1)) ||
-	    (((size_t)bit * PCPU_MIN_ALLOC_SIZE) & (size - 1)))
-		return -1;
-	return fls_size(size) - 3;
-}
-
 /* Pushes p, or, when the stack is full, frees half of it and p to the chunks. */
 static __attribute__((noinline)) void cache_free_slow(uintptr_t p, int cls)
 {
@@ -1017,18 +1029,22 @@ static __attribute__((noinline)) bool invalid_request(size_t size, size_t align,
 	return false;
 }
 
-/* Hands out a popped cache object: zero it where it may hold data, mark it live. */
+/*
+ * Hands out a popped cache object: zero it where it may hold data, mark it
+ * live.  Cached objects are areas of dynamic chunks, checked when freed.
+ */
 static inline void *cache_handout(uintptr_t obj, int cls)
 {
-	int bit;
-	struct pcpu_chunk *c = chunk_of(obj, &bit);
+	uintptr_t rel = obj - pcpu.ptr_base;
+	struct pcpu_chunk *c = __atomic_load_n(&chunks[rel >> pcpu.chunk_shift], __ATOMIC_RELAXED);
+	int bit = (int)((rel & (pcpu.chunk_stride - 1)) / PCPU_MIN_ALLOC_SIZE);
 	size_t csize = (size_t)4 << cls;
 	int bits = (int)(csize / PCPU_MIN_ALLOC_SIZE);
 
 	if (bits <= BITS_PER_LONG) {
 		/* Aligned to its size, the object's granules share one word. */
 		unsigned long *d = &c->dirty[bit / BITS_PER_LONG];
-		unsigned long m = word_mask(bit, bits, bit / BITS_PER_LONG);
+		unsigned long m = (~0ul >> (BITS_PER_LONG - bits)) << (bit % BITS_PER_LONG);
 		unsigned long v = __atomic_load_n(d, __ATOMIC_RELAXED);
 		if (v & m)
 			pcpu_zero_area(obj, csize);
@@ -1041,7 +1057,7 @@ static inline void *cache_handout(uintptr_t obj, int cls)
 	}
 	/* Every granule is marked: a partly dirty object (carved from a run) is
 	 * zeroed, and the user may write all of it. */
-	live_set(c, bit);
+	live_set(c, bit, (uint8_t)(cls + 1));
 	return (void *)obj;
 }
 
@@ -1132,13 +1148,15 @@ void percpu_free(void __percpu *ptr)
 			       chunk_of(p, &bit) : NULL;
 	if (!c)
 		invalid_free(ptr);
-	/* One atomic flip: a double free is seen even when two threads race. */
-	if (!live_test_and_clear(c, bit))
+	/* One atomic exchange: a double free is seen even when two threads race. */
+	uint8_t code = __atomic_exchange_n(live_byte(c, bit), 0, __ATOMIC_ACQ_REL);
+	if (!code)
 		invalid_free(ptr);
 	pcpu_count(&pcpu_thread_counts.nr_dealloc);
-	int cls = cache_class(c, bit);
-	if (cls >= 0)
-		cache_free(p, cls);
+	/* The cache is used in rseq mode only (pcpu_stack.h). */
+	if (code != LIVE_UNCACHED && cache_ptr &&
+	    __atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) == PCPU_MODE_RSEQ)
+		cache_free(p, code - 1);
 	else
 		free_to_chunks(&p, 1, 0);
 }
