@@ -35,7 +35,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "chunk.h"
 #include "internal.h"
@@ -194,29 +193,6 @@ static void chunk_relocate(struct pcpu_chunk *c)
 
 /* ---- chunk creation and destruction (pcpu_alloc_mutex held) ---- */
 
-/*
- * A chunk's live map (see live_byte()) has its own mapping: its pages are
- * zero until written, and go back when the chunk is destroyed (all its
- * bytes are zero then), so a chunk slot that is not in use costs nothing.
- */
-static size_t live_map_size(unsigned int live_shift)
-{
-	return (size_t)PERCPU_CACHELINE_SIZE << live_shift;
-}
-
-static uint8_t *live_map_alloc(unsigned int live_shift)
-{
-	void *p = mmap(NULL, live_map_size(live_shift), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static void live_map_free(uint8_t *live, unsigned int live_shift)
-{
-	if (live)
-		munmap(live, live_map_size(live_shift));
-}
-
 static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_off,
 				       int nr_pages)
 {
@@ -224,23 +200,19 @@ static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_
 	size_t nr_bits = (size_t)nr_pages * PCPU_BITMAP_BLOCK_BITS;
 	struct pcpu_chunk *c = calloc(1, sizeof(*c));
 	void *mem = malloc(map_mem);
-	unsigned int live_shift = 0;
-	while (((size_t)PERCPU_CACHELINE_SIZE << live_shift) < nr_bits)
-		live_shift++;
-	uint8_t *live = live_map_alloc(live_shift);
 	unsigned long *dirty = calloc(BITS_TO_LONGS(nr_bits), sizeof(long));
 
-	if (!c || !mem || !live || !dirty) {
+	if (!c || !mem || !dirty) {
 		free(c), free(mem), free(dirty);
-		live_map_free(live, live_shift);
 		return NULL;
 	}
 	pcpu_chunk_map_init(&c->map, mem, nr_pages, start_off, end_off, true);
 	c->map_mem = mem;
-	c->live_shift = live_shift;
+	/* In the slot's padding (see pcpu_live_map_size); the reserved chunk shares slot 0's. */
+	c->live = (uint8_t *)pcpu.region + (size_t)idx * pcpu.chunk_stride + pcpu.layout->chunk_span;
+	c->live_shift = pcpu_live_shift(pcpu.unit_size);
 	c->idx = idx;
 	c->list = -1;
-	c->live = live;
 	c->dirty = dirty;
 	return c;
 }
@@ -393,11 +365,6 @@ static void destroy_free_chunks(void)
 						   (size_t)(j - i) * pcpu.chunk_stride);
 			slots_released(idx + i, j - i, ok);
 		}
-		/* Nothing lives in them: their live maps are zero, and may go. */
-		for (int i = 0; i < n; i++) {
-			struct pcpu_chunk *c = chunks[idx[i]];
-			madvise(c->live, live_map_size(c->live_shift), MADV_DONTNEED);
-		}
 	} while (n == (int)(sizeof(idx) / sizeof(idx[0])));
 }
 
@@ -459,7 +426,6 @@ static void chunk_struct_free(struct pcpu_chunk *c)
 	if (!c)
 		return;
 	free(c->map_mem);
-	live_map_free(c->live, c->live_shift);
 	free(c->dirty);
 	free(c);
 }
@@ -653,6 +619,10 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
  * share a line.  Objects side by side often sit in different CPUs'
  * caches (a refill takes what frees left), and two CPUs allocating and
  * freeing neighbours would otherwise pass one line back and forth.
+ *
+ * The map sits in the chunk slot's padding: it is given back with the
+ * chunk's memory when the chunk is destroyed (all its bytes are zero
+ * then), and the reserved chunk shares the first chunk's map.
  */
 #define LIVE_UNCACHED 0xff
 
@@ -1424,7 +1394,7 @@ int percpu_stats(struct percpu_stats *st)
 	for (unsigned int idx = 0; idx < chunks_hi; idx++)
 		if (chunks[idx] && chunks[idx]->mapped)
 			st->resident_bytes += pcpu_vm_resident(pcpu.region + (size_t)idx * pcpu.chunk_stride,
-							       pcpu.chunk_stride);
+							       pcpu.layout->chunk_span);
 	pthread_mutex_unlock(&pcpu_alloc_mutex);
 	return 0;
 }

@@ -222,6 +222,24 @@ static inline int pcpu_ensure_setup(void)
 	return __builtin_expect(percpu_hot.ready, 1) ? 0 : pcpu_setup_auto();
 }
 
+/*
+ * Each chunk slot ends with its chunk's live map (src/alloc.c): one byte
+ * per 4-byte granule of a unit, in 2^live_shift cache lines.  It lives in
+ * the slot's padding after the units, so it is mapped with the slot and
+ * given back with the chunk's memory.
+ */
+static inline unsigned int pcpu_live_shift(size_t unit_size)
+{
+	unsigned int shift = 0;
+	while (((size_t)64 << shift) < unit_size / 4)
+		shift++;
+	return shift;
+}
+static inline size_t pcpu_live_map_size(size_t unit_size)
+{
+	return PCPU_ALIGN((size_t)64 << pcpu_live_shift(unit_size), 4096);
+}
+
 /* Per-CPU pointer of offset off in chunk index idx, and back. */
 static inline uintptr_t pcpu_chunk_ptr(unsigned int idx, size_t off)
 {

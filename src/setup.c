@@ -211,10 +211,11 @@ static int reserve_region(void)
 
 	/*
 	 * A power-of-two stride makes "which chunk" a shift on the free path;
-	 * the padding is address space only.
+	 * the padding after the units holds the chunk's live map, the rest is
+	 * address space only.
 	 */
 	pcpu.chunk_shift = PCPU_PAGE_SHIFT;
-	while (((size_t)1 << pcpu.chunk_shift) < l->chunk_span)
+	while (((size_t)1 << pcpu.chunk_shift) < l->chunk_span + pcpu_live_map_size(l->unit_size))
 		pcpu.chunk_shift++;
 	pcpu.chunk_stride = (size_t)1 << pcpu.chunk_shift;
 	size_t want = pcpu_min(PCPU_MAX_REGION / pcpu.chunk_stride, (size_t)PCPU_MAX_CHUNKS);
