@@ -620,16 +620,24 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
  * caches (a refill takes what frees left), and two CPUs allocating and
  * freeing neighbours would otherwise pass one line back and forth.
  *
+ * The line index is rotated right by 6 bits, so the lines of areas at
+ * multiples of 256 bytes (x % 64 == 0) come first: a chunk of such areas
+ * writes one page of its map, not one page per 64 lines.
+ *
  * The map sits in the chunk slot's padding: it is given back with the
  * chunk's memory when the chunk is destroyed (all its bytes are zero
- * then), and the reserved chunk shares the first chunk's map.
+ * then), and the reserved chunk shares the first chunk's map.  So a new
+ * chunk faults in the pages of its map that it writes.
  */
+#define LIVE_ROT 6
 #define LIVE_UNCACHED 0xff
 
 static inline uint8_t *live_byte(const struct pcpu_chunk *c, int bit)
 {
-	size_t g = (size_t)bit, lines = (size_t)1 << c->live_shift;
-	return &c->live[(g & (lines - 1)) * PERCPU_CACHELINE_SIZE + (g >> c->live_shift)];
+	size_t g = (size_t)bit, lines = (size_t)1 << c->live_shift, x = g & (lines - 1);
+	/* x rotated right by LIVE_ROT bits of live_shift: a bijection of the lines. */
+	size_t line = (x >> LIVE_ROT) | ((x << (c->live_shift - LIVE_ROT)) & (lines - 1));
+	return &c->live[line * PERCPU_CACHELINE_SIZE + (g >> c->live_shift)];
 }
 
 /* An area of bits at bit, handed out by the bitmap path: its live byte. */

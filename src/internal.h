@@ -230,7 +230,7 @@ static inline int pcpu_ensure_setup(void)
  */
 static inline unsigned int pcpu_live_shift(size_t unit_size)
 {
-	unsigned int shift = 0;
+	unsigned int shift = 6;		/* at least 64 lines (see live_byte()) */
 	while (((size_t)64 << shift) < unit_size / 4)
 		shift++;
 	return shift;
