@@ -4,10 +4,16 @@
  * die of SIGABRT after printing "percpu: invalid free of".  Before the
  * invalid free the child checks that its other live allocations are
  * intact; a control child doing only valid frees must exit normally.
+ * A racing child frees each pointer from two CPUs at the same instant
+ * and must see exactly one of the two refused, every time.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "alloc_test_util.h"
 
@@ -35,15 +41,135 @@ static void check_bystander(void)
 }
 
 enum kind { DOUBLE_SMALL, DOUBLE_LARGE, INTERIOR, INTERIOR_LARGE, STATIC_VAR, MALLOC_PTR,
-	    DOUBLE_RESERVED, RESERVED_INTERIOR, WILD, CONTROL, NR_KINDS };
+	    DOUBLE_RESERVED, RESERVED_INTERIOR, WILD, CONTROL, RACING, NR_KINDS };
 
 static const char *const names[] = {
 	"double free (small, cached class)", "double free (large, 5000 B)",
 	"interior pointer p + 4", "interior pointer of a large allocation",
 	"static per-CPU variable", "malloc() pointer", "double free (reserved)",
 	"interior pointer of a reserved allocation", "pointer past every chunk",
-	"control: valid frees only",
+	"control: valid frees only", "double free racing on two CPUs",
 };
+
+/*
+ * The racing child: two threads, each pinned to its own CPU when there
+ * are two, free the same pointer at the same instant.  A refused free
+ * calls abort(); its SIGABRT handler jumps back into the thread's loop,
+ * which records the refusal.  Each round must have exactly one refusal:
+ * two would be a valid free refused, none a double free absorbed (both
+ * copies would then sit in the caches and be handed out twice).  The
+ * threads meet at spinning barriers: after the first both hold the
+ * pointer; after the second, which each enters after a random short
+ * spin, they free it, so the frees start a few nanoseconds apart, in
+ * either order, and overlap in many rounds.
+ */
+#define RACE_ROUNDS 20000
+#define RACE_SECONDS 5
+
+static const size_t race_sizes[] = { 8, 64, 5000 };	/* cached classes and the bitmap path */
+static char __percpu *race_ptr;
+static unsigned int race_arrived;	/* barrier: arrivals, two per crossing */
+static int race_refused[2];
+static bool race_stop;
+static int race_rounds;
+static __thread sigjmp_buf race_env;
+static __thread bool race_armed;
+
+static void race_abort(int sig)
+{
+	if (!race_armed) {	/* a failed check outside the frees: die */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	siglongjmp(race_env, 1);
+}
+
+/* One free; 1 if it was refused (its abort() jumped back here). */
+static __attribute__((noinline)) int race_free(char __percpu *p)
+{
+	int refused = 0;
+
+	race_armed = true;
+	if (sigsetjmp(race_env, 1))
+		refused = 1;
+	else
+		percpu_free(p);
+	race_armed = false;
+	return refused;
+}
+
+static void race_barrier(unsigned int *crossing)
+{
+	unsigned int target = 2 * ++*crossing;
+
+	__atomic_fetch_add(&race_arrived, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&race_arrived, __ATOMIC_ACQUIRE) < target)
+		;
+}
+
+static void *race_thread(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	unsigned int crossing = 0, seed = 12345u + (unsigned int)t;
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(t, &one);
+	(void)sched_setaffinity(0, sizeof(one), &one);	/* one CPU: both run, in turn */
+	time_t end = time(NULL) + RACE_SECONDS;
+	for (int round = 1;; round++) {
+		if (t == 0) {
+			race_stop = round > RACE_ROUNDS || time(NULL) > end;
+			race_ptr = race_stop ? NULL : percpu_alloc(race_sizes[round % 3], 8);
+			CHECK(race_stop || race_ptr);
+		}
+		race_barrier(&crossing);
+		if (race_stop)
+			break;
+		char __percpu *p = race_ptr;
+		for (volatile int spin = rand_r(&seed) % 64; spin > 0; spin--)
+			;
+		race_barrier(&crossing);
+		race_refused[t] += race_free(p);
+		race_barrier(&crossing);
+		if (t == 0) {
+			int refused = race_refused[0] + race_refused[1] - round + 1;
+			if (refused != 1) {
+				/* On stdout too: stderr is full of the refusals' messages. */
+				printf("racing: round %d (%zu B): %d of the two frees refused\n",
+				       round, race_sizes[round % 3], refused);
+				FAIL("round %d: %d of the two frees refused", round, refused);
+			}
+			race_rounds = round;
+		}
+	}
+	return NULL;
+}
+
+static void race_child(void)
+{
+	struct sigaction sa = { .sa_handler = race_abort };
+	pthread_t th[2];
+
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGABRT, &sa, NULL) == 0);
+	for (intptr_t t = 0; t < 2; t++)
+		CHECK(pthread_create(&th[t], NULL, race_thread, (void *)t) == 0);
+	for (int t = 0; t < 2; t++)
+		CHECK(pthread_join(th[t], NULL) == 0);
+	/* Every area came back exactly once: all of them can be had again. */
+	for (int round = 0; round < 100; round++) {
+		char __percpu *p = percpu_alloc(race_sizes[round % 3], 8);
+		CHECK(p);
+		percpu_free(p);
+	}
+	percpu_balance();
+	check_bystander();
+	printf("racing: %d rounds, one free refused in each (%d on the first thread)\n",
+	       race_rounds, race_refused[0]);
+	exit(0);
+}
 
 static void child(enum kind k)
 {
@@ -119,6 +245,9 @@ static void child(enum kind k)
 		check_bystander();
 		percpu_free(bystander);
 		exit(0);
+	case RACING:
+		race_child();
+		break;
 	default:
 		break;
 	}
@@ -153,6 +282,11 @@ static void run(enum kind k)
 			FAIL("%s: child status %#x, stderr:\n%s", names[k], status, buf);
 		if (strstr(buf, "invalid free"))
 			FAIL("%s: reported an invalid free:\n%s", names[k], buf);
+	} else if (k == RACING) {
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			FAIL("%s: child status %#x, stderr:\n%s", names[k], status, buf);
+		if (!strstr(buf, "percpu: invalid free of"))
+			FAIL("%s: no \"percpu: invalid free of\" on stderr:\n%s", names[k], buf);
 	} else {
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
 			FAIL("%s: child not killed by SIGABRT (status %#x), stderr:\n%s", names[k],
@@ -165,7 +299,8 @@ static void run(enum kind k)
 	char *nl = strchr(buf, '\n');
 	if (nl)
 		*nl = 0;
-	printf("%-45s %s: %s\n", names[k], k == CONTROL ? "exit 0" : "SIGABRT", buf);
+	printf("%-45s %s: %s\n", names[k], k == CONTROL || k == RACING ? "exit 0" : "SIGABRT",
+	       buf);
 }
 
 int main(void)
