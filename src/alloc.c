@@ -75,6 +75,7 @@ struct pcpu_chunk {
 	void *map_mem;			/* the chunk map's memory */
 	uint8_t *live;			/* the live map, one byte per granule (live_byte()) */
 	unsigned int live_shift;	/* log2 of the live map's cache lines */
+	size_t live_high;		/* (lines - 1) & ~63: see live_byte() */
 	unsigned long *dirty;		/* map.nr_bits bits: handed out since released */
 };
 
@@ -211,6 +212,7 @@ static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_
 	/* In the slot's padding (see pcpu_live_map_size); the reserved chunk shares slot 0's. */
 	c->live = (uint8_t *)pcpu.region + (size_t)idx * pcpu.chunk_stride + pcpu.layout->chunk_span;
 	c->live_shift = pcpu_live_shift(pcpu.unit_size);
+	c->live_high = (((size_t)1 << c->live_shift) - 1) & ~(size_t)63;
 	c->idx = idx;
 	c->list = -1;
 	c->dirty = dirty;
@@ -614,14 +616,14 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
  * free reads no boundary map.  A free takes the byte with one atomic
  * exchange: of two threads freeing the same pointer at once, one sees 0.
  *
- * The bytes are spread: granule g's byte is byte g >> live_shift of cache
- * line g & (lines - 1), so areas less than lines granules apart never
- * share a line.  Objects side by side often sit in different CPUs'
- * caches (a refill takes what frees left), and two CPUs allocating and
- * freeing neighbours would otherwise pass one line back and forth.
- *
- * The line index is rotated right by 6 bits, so the lines of areas at
- * multiples of 256 bytes (x % 64 == 0) come first: a chunk of such areas
+ * The bytes are spread over the map's 2^live_shift cache lines: granule
+ * g's byte is byte g >> live_shift of the line whose index is the low
+ * live_shift bits of g rotated right by six.  That is a bijection, so
+ * areas less than lines granules apart never share a line: objects side
+ * by side often sit in different CPUs' caches (a refill takes what frees
+ * left), and two CPUs allocating and freeing neighbours would otherwise
+ * pass one line back and forth.  The rotation puts areas at multiples of
+ * 256 bytes (g % 64 == 0) in the first lines, so a chunk of such areas
  * writes one page of its map, not one page per 64 lines.
  *
  * The map sits in the chunk slot's padding: it is given back with the
@@ -629,15 +631,14 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
  * then), and the reserved chunk shares the first chunk's map.  So a new
  * chunk faults in the pages of its map that it writes.
  */
-#define LIVE_ROT 6
 #define LIVE_UNCACHED 0xff
 
 static inline uint8_t *live_byte(const struct pcpu_chunk *c, int bit)
 {
-	size_t g = (size_t)bit, lines = (size_t)1 << c->live_shift, x = g & (lines - 1);
-	/* x rotated right by LIVE_ROT bits of live_shift: a bijection of the lines. */
-	size_t line = (x >> LIVE_ROT) | ((x << (c->live_shift - LIVE_ROT)) & (lines - 1));
-	return &c->live[line * PERCPU_CACHELINE_SIZE + (g >> c->live_shift)];
+	size_t g = (unsigned int)bit;
+	/* line * 64: the rotated index's high part stays, g % 64 moves up. */
+	size_t line_off = (g & c->live_high) + ((g % 64) << c->live_shift);
+	return &c->live[line_off + (g >> c->live_shift)];
 }
 
 /* An area of bits at bit, handed out by the bitmap path: its live byte. */
@@ -1015,14 +1016,15 @@ static inline void *cache_handout(uintptr_t obj, int cls)
 {
 	uintptr_t rel = obj - pcpu.ptr_base;
 	struct pcpu_chunk *c = __atomic_load_n(&chunks[rel >> pcpu.chunk_shift], __ATOMIC_RELAXED);
-	int bit = (int)((rel & (pcpu.chunk_stride - 1)) / PCPU_MIN_ALLOC_SIZE);
-	size_t csize = (size_t)4 << cls;
-	int bits = (int)(csize / PCPU_MIN_ALLOC_SIZE);
+	size_t g = (rel & (pcpu.chunk_stride - 1)) / PCPU_MIN_ALLOC_SIZE;
+	int bit = (int)g;
+	size_t csize = (size_t)PCPU_MIN_ALLOC_SIZE << cls;
+	int bits = 1 << cls;
 
 	if (bits <= BITS_PER_LONG) {
 		/* Aligned to its size, the object's granules share one word. */
-		unsigned long *d = &c->dirty[bit / BITS_PER_LONG];
-		unsigned long m = (~0ul >> (BITS_PER_LONG - bits)) << (bit % BITS_PER_LONG);
+		unsigned long *d = &c->dirty[g / BITS_PER_LONG];
+		unsigned long m = (~0ul >> (BITS_PER_LONG - bits)) << (g % BITS_PER_LONG);
 		unsigned long v = __atomic_load_n(d, __ATOMIC_RELAXED);
 		if (v & m)
 			pcpu_zero_area(obj, csize);
