@@ -462,7 +462,7 @@ void pcpu_alloc_fini(void)
 
 /* ---- lookup and validation ---- */
 
-/* The chunk holding per-CPU address a, with its bit; NULL if none. */
+/* The chunk holding per-CPU address a, with its bit (set even if none); NULL if none. */
 static inline struct pcpu_chunk *chunk_of(uintptr_t a, int *bit)
 {
 	uintptr_t rel = a - pcpu.ptr_base;	/* below the base: a huge idx */
@@ -624,7 +624,11 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
  * left), and two CPUs allocating and freeing neighbours would otherwise
  * pass one line back and forth.  The rotation puts areas at multiples of
  * 256 bytes (g % 64 == 0) in the first lines, so a chunk of such areas
- * writes one page of its map, not one page per 64 lines.
+ * writes one page of its map (units up to 1 MiB), not one per 64 lines.
+ *
+ * A chunk of 4- or 8-byte objects writes all of its map: a quarter of one
+ * unit, resident while the chunk lives (the old bitmap was 1/32).  It is
+ * metadata, and resident_bytes does not count it.
  *
  * The map sits in the chunk slot's padding: it is given back with the
  * chunk's memory when the chunk is destroyed (all its bytes are zero
@@ -1133,8 +1137,12 @@ void percpu_free(void __percpu *ptr)
 	if (!code)
 		invalid_free(ptr);
 	pcpu_count(&pcpu_thread_counts.nr_dealloc);
-	/* The cache is used in rseq mode only (pcpu_stack.h). */
-	if (code != LIVE_UNCACHED && cache_ptr &&
+	/*
+	 * The cache is used in rseq mode only (pcpu_stack.h).  Any code but a
+	 * class (LIVE_UNCACHED; a byte forged by an overrun of the last unit)
+	 * goes to the bitmaps, which check it.
+	 */
+	if ((uint8_t)(code - 1) < PCPU_NR_CLASSES && cache_ptr &&
 	    __atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) == PCPU_MODE_RSEQ)
 		cache_free(p, code - 1);
 	else

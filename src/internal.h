@@ -223,10 +223,12 @@ static inline int pcpu_ensure_setup(void)
 }
 
 /*
- * Each chunk slot ends with its chunk's live map (src/alloc.c): one byte
- * per 4-byte granule of a unit, in 2^live_shift cache lines.  It lives in
- * the slot's padding after the units, so it is mapped with the slot and
- * given back with the chunk's memory.
+ * Each chunk slot holds its chunk's live map (src/alloc.c) right after
+ * the units: one byte per 4-byte granule of a unit, in 2^live_shift cache
+ * lines.  In the slot's padding, it is mapped with the slot and given
+ * back with the chunk's memory.  Where the units' span is a power of two,
+ * the map doubles the stride: address space only, and the region holds
+ * PCPU_MAX_CHUNKS slots unless the span exceeds 8 MiB.
  */
 static inline unsigned int pcpu_live_shift(size_t unit_size)
 {

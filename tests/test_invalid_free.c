@@ -57,7 +57,7 @@ static const char *const names[] = {
  * calls abort(); its SIGABRT handler jumps back into the thread's loop,
  * which records the refusal.  Each round must have exactly one refusal:
  * two would be a valid free refused, none a double free absorbed (both
- * copies would then sit in the caches and be handed out twice).  The
+ * copies would then be handed out twice, from the caches or the bitmaps).  The
  * threads meet at spinning barriers: after the first both hold the
  * pointer; after the second, which each enters after a random short
  * spin, they free it, so the frees start a few nanoseconds apart, in
