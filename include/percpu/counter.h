@@ -134,8 +134,12 @@ static inline int32_t percpu_counter_default_batch(void)
 static inline void percpu_counter__add(struct percpu_counter *fbc, int64_t amount,
 				       int32_t batch)
 {
+	/*
+	 * counters comes from percpu_alloc(): a dynamic per-CPU pointer, so
+	 * it needs no translation (percpu__addr()'s check for statics).
+	 */
 	if (pcpu__likely(amount < batch && amount > -(int64_t)batch) &&
-	    pcpu__likely(percpu__this_add_within(fbc->counters, amount, batch)))
+	    pcpu__likely(pcpu__add_within_4((uintptr_t)fbc->counters, (int32_t)amount, batch)))
 		return;
 	percpu_counter__fold(fbc, amount);
 }
