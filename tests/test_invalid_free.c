@@ -56,9 +56,9 @@ static const char *const names[] = {
  * are two, free the same pointer at the same instant.  A refused free
  * calls abort(); its SIGABRT handler jumps back into the thread's loop,
  * which records the refusal.  Each round must have exactly one refusal:
- * two would be a valid free refused, none a double free absorbed (both
- * copies would then be handed out twice, from the caches or the bitmaps).  The
- * threads meet at spinning barriers: after the first both hold the
+ * two would be a valid free refused, none a double free absorbed (the
+ * area would then be handed out twice, from the caches or the bitmaps).
+ * The threads meet at spinning barriers: after the first both hold the
  * pointer; after the second, which each enters after a random short
  * spin, they free it, so the frees start a few nanoseconds apart, in
  * either order, and overlap in many rounds.
