@@ -1308,10 +1308,42 @@ static void balance(bool all)
 }
 
 /*
+ * After a switch to atomics no critical section can commit, so nothing
+ * pushes or pops any more: the objects left in every unit's stacks are
+ * read as plain memory and freed to the chunks (under pcpu_alloc_mutex,
+ * so that two balance passes do not both free them).  Without this they
+ * would stay allocated for the life of the process.
+ */
+static void drain_frozen_caches(void)
+{
+	const struct percpu_layout *l = pcpu.layout;
+
+	pthread_mutex_lock(&pcpu_alloc_mutex);
+	for (unsigned int cpu = 0; cpu < l->nr_cpu_ids; cpu++) {
+		if (l->unit_map[cpu] < 0)
+			continue;
+		for (int cls = 0; cls < PCPU_NR_CLASSES; cls++) {
+			struct pcpu_stack *s = pcpu_cpu_addr(stack_of(cls), cpu);
+			uint32_t got = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+			uintptr_t objs[PCPU_CACHE_CAP];
+
+			if (!got || got > PCPU_CACHE_CAP)
+				continue;
+			memcpy(objs, s->item, got * sizeof(objs[0]));
+			__atomic_store_n(&s->count, 0, __ATOMIC_RELAXED);
+			/* free_to_chunks() only tries the mutex for its balance work. */
+			free_to_chunks(objs, (int)got, (size_t)PCPU_MIN_ALLOC_SIZE << cls);
+		}
+	}
+	pthread_mutex_unlock(&pcpu_alloc_mutex);
+}
+
+/*
  * Empties every CPU's object cache into the chunks.  Only code running on
  * a CPU may touch that CPU's stacks, so the calling thread visits each CPU
  * that holds cached objects and pops them there; its affinity is restored.
  * (A CPU it may not run on keeps its cache; mm_cid caches are per id.)
+ * Once the process runs on atomics, the stacks are frozen and read directly.
  */
 static void drain_caches(void)
 {
@@ -1320,6 +1352,10 @@ static void drain_caches(void)
 	size_t setsize = CPU_ALLOC_SIZE(n);
 	cpu_set_t *saved = CPU_ALLOC(n), *one = CPU_ALLOC(n);
 
+	if (cache_ptr && pcpu_rseq_stopped()) {
+		drain_frozen_caches();
+		goto out;
+	}
 	if (!cache_ptr || percpu_index_mode() != PERCPU_INDEX_CPU || !saved || !one ||
 	    pthread_getaffinity_np(pthread_self(), setsize, saved))
 		goto out;

@@ -143,6 +143,12 @@ int pcpu_fastpath_init(const struct percpu_config *cfg,
  * in flight (membarrier).  Idempotent.
  */
 void pcpu_force_atomic_mode(const char *why);
+/*
+ * True once a switch to atomics has completed (its barrier returned): no
+ * rseq critical section can commit any more, so the per-CPU stacks are
+ * plain memory from then on.
+ */
+bool pcpu_rseq_stopped(void);
 /* Restarts the process's rseq critical sections in flight (see rseq.c). */
 int pcpu_rseq_barrier(void);
 long pcpu_getcpu_by_sched(unsigned int *cpu, unsigned int *node, void *unused);

@@ -433,6 +433,11 @@ void pcpu_force_atomic_mode(const char *why)
 	switch_unlock(&saved);
 }
 
+bool pcpu_rseq_stopped(void)
+{
+	return __atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE) == PCPU_MODE_ATOMIC;
+}
+
 unsigned int pcpu_current_index(void)
 {
 	const struct percpu_hot *h = &percpu_hot;

@@ -31,3 +31,7 @@ percpu_test(test_fault_inject SOURCES test_fault_inject.c INTERNAL TIMEOUT 120)
 # 1,000,000 live 8-byte areas, 1024 possible CPUs, 2 writing: RSS figures.
 percpu_test(test_alloc_memory SOURCES test_alloc_memory.c TIMEOUT 300 ENV PERCPU_CPUS=1024)
 set_tests_properties(test_alloc_memory PROPERTIES SKIP_RETURN_CODE 77)
+
+# Objects cached before a switch to atomics go back to the chunks (white box).
+percpu_test(test_alloc_switch SOURCES test_alloc_switch.c INTERNAL TIMEOUT 60)
+set_tests_properties(test_alloc_switch PROPERTIES SKIP_RETURN_CODE 77)
