@@ -1347,15 +1347,16 @@ static void drain_frozen_caches(void)
  */
 static void drain_caches(void)
 {
+	if (cache_ptr && pcpu_rseq_stopped()) {
+		drain_frozen_caches();
+		return;
+	}
+
 	const struct percpu_layout *l = pcpu.layout;
 	unsigned int n = l->nr_cpu_ids;
 	size_t setsize = CPU_ALLOC_SIZE(n);
 	cpu_set_t *saved = CPU_ALLOC(n), *one = CPU_ALLOC(n);
 
-	if (cache_ptr && pcpu_rseq_stopped()) {
-		drain_frozen_caches();
-		goto out;
-	}
 	if (!cache_ptr || percpu_index_mode() != PERCPU_INDEX_CPU || !saved || !one ||
 	    pthread_getaffinity_np(pthread_self(), setsize, saved))
 		goto out;

@@ -253,7 +253,7 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 
 		c = percpu_counter_read(fbc);
 		if (!(seq & 1) && (amount > 0 ? c + unknown <= limit : c - unknown >= limit) &&
-		    percpu__this_add_within(fbc->counters, amount, batch)) {
+		    percpu_counter__add_within(fbc, amount, batch)) {
 			/*
 			 * The decision holds only if count did not move between
 			 * the read and the commit (a fold frees a CPU's delta to

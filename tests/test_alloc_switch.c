@@ -9,25 +9,12 @@
  * balance they must be what they were before the objects were allocated.
  */
 #define _GNU_SOURCE
-#include <pthread.h>
 #include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "alloc_test_util.h"
 #include "internal.h"
-#include <percpu/percpu.h>
 
 #define NR 300
-
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__,	\
-				#cond);						\
-			exit(1);						\
-		}								\
-	} while (0)
 
 /* Areas the bitmaps count as allocated, cached objects included. */
 static unsigned long allocated_in_chunks(void)

@@ -131,15 +131,22 @@ static inline int32_t percpu_counter_default_batch(void)
  * writer leave a delta past the batch until it folds, which breaks the
  * bound.)  Otherwise the amount is folded into count under the lock.
  */
+/*
+ * This CPU's delta += amount if it stays within (-batch, batch); |amount|
+ * < batch.  counters comes from percpu_alloc(): a dynamic per-CPU pointer,
+ * so it needs no translation (percpu__addr()'s check for statics).
+ */
+static inline bool percpu_counter__add_within(struct percpu_counter *fbc, int64_t amount,
+					      int32_t batch)
+{
+	return pcpu__add_within_4((uintptr_t)fbc->counters, (int32_t)amount, batch);
+}
+
 static inline void percpu_counter__add(struct percpu_counter *fbc, int64_t amount,
 				       int32_t batch)
 {
-	/*
-	 * counters comes from percpu_alloc(): a dynamic per-CPU pointer, so
-	 * it needs no translation (percpu__addr()'s check for statics).
-	 */
 	if (pcpu__likely(amount < batch && amount > -(int64_t)batch) &&
-	    pcpu__likely(pcpu__add_within_4((uintptr_t)fbc->counters, (int32_t)amount, batch)))
+	    pcpu__likely(percpu_counter__add_within(fbc, amount, batch)))
 		return;
 	percpu_counter__fold(fbc, amount);
 }

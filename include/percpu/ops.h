@@ -406,11 +406,6 @@ PCPU__GEN_OPS(8, uint64_t)
 	__atomic_load_n((__typeof__(*(p)) *)(pcpu__a + pcpu__cur_offset()),	\
 			__ATOMIC_RELAXED); })
 
-/* percpu__this_add_within(int32_t __percpu *p, v, bound): see pcpu__add_within_4. */
-#define percpu__this_add_within(p, v, bound) ({					\
-	_Static_assert(sizeof(*(p)) == 4, "a 32-bit slot");			\
-	pcpu__add_within_4(percpu__addr(p), (int32_t)(v), (int32_t)(bound)); })
-
 /* The current CPU's copy; the thread may migrate right after. */
 #define percpu_this_ptr(p)						\
 	((__typeof__(*(p)) *)(percpu__addr(p) + pcpu__cur_offset()))
