@@ -135,6 +135,8 @@ enum pcpu_mode {
  */
 int pcpu_fastpath_init(const struct percpu_config *cfg,
 		       const struct percpu_layout *l, const intptr_t *cpu_offset);
+/* Opens the fast path pcpu_fastpath_init() chose (end of setup; idempotent). */
+void pcpu_fastpath_open(void);
 
 /*
  * Switches the whole process to the atomic fallback, for good, so that

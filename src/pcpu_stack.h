@@ -226,29 +226,37 @@ static inline int pcpu_stack_retry(void)
 	return 1;
 }
 
-/* stack: a translated per-CPU address (percpu__addr() already applied). */
+/*
+ * stack: a translated per-CPU address (percpu__addr() already applied).
+ * The first attempt takes the rseq word as the compiler may have kept it
+ * (pcpu__rseq_word_fast()); a retry reads it again.
+ */
 static inline int pcpu_stack_pop(uintptr_t stack, uintptr_t *item)
 {
+	uint64_t w = pcpu__rseq_word_fast();
 	int res;
 
-	do {
-		uint64_t w = pcpu__rseq_word();
+	for (;;) {
 		if (w && pcpu_arch_stack_pop(w, stack, item, &res))
 			return res;
-	} while (pcpu_stack_retry());
-	return -1;
+		if (!pcpu_stack_retry())
+			return -1;
+		w = pcpu__rseq_word();
+	}
 }
 
 static inline int pcpu_stack_push(uintptr_t stack, uintptr_t item)
 {
+	uint64_t w = pcpu__rseq_word_fast();
 	int res;
 
-	do {
-		uint64_t w = pcpu__rseq_word();
+	for (;;) {
 		if (w && pcpu_arch_stack_push(w, stack, item, &res))
 			return res;
-	} while (pcpu_stack_retry());
-	return -1;
+		if (!pcpu_stack_retry())
+			return -1;
+		w = pcpu__rseq_word();
+	}
 }
 
 /*

@@ -458,6 +458,30 @@ unsigned int pcpu_current_index(void)
 	return i < n ? i : i % n;
 }
 
+/*
+ * Opens the chosen fast path once setup has published everything (ready),
+ * never before: the end of setup does it, or a first operation that finds
+ * ready before that.  Under the switch lock, so that a switch to atomics
+ * cannot interleave.
+ */
+void pcpu_fastpath_open(void)
+{
+	struct percpu_hot *h = &percpu_hot;
+	sigset_t saved;
+
+	switch_lock(&saved);
+	if (__atomic_load_n(&h->mode, __ATOMIC_RELAXED) == PCPU_MODE_NONE) {
+		int t = __atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE);
+
+		if (t == PCPU_MODE_RSEQ)
+			__atomic_store_n(&h->rseq_tp_offs, pcpu_rseq_tp_offs, __ATOMIC_RELEASE);
+		else if (t == PCPU_MODE_ATOMIC)
+			fill_atomic_table();
+		__atomic_store_n(&h->mode, t, __ATOMIC_RELEASE);
+	}
+	switch_unlock(&saved);
+}
+
 void percpu__slowpath(void)
 {
 	struct percpu_hot *h = &percpu_hot;
@@ -471,25 +495,8 @@ void percpu__slowpath(void)
 	}
 	m = __atomic_load_n(&h->mode, __ATOMIC_ACQUIRE);
 	if (m == PCPU_MODE_NONE) {
-		/*
-		 * First use after setup: open the fast path now that setup
-		 * has published everything (ready), never before.  Under the
-		 * switch lock, so that a switch to atomics cannot interleave.
-		 */
-		sigset_t saved;
-
-		switch_lock(&saved);
-		if (__atomic_load_n(&h->mode, __ATOMIC_RELAXED) == PCPU_MODE_NONE) {
-			int t = __atomic_load_n(&pcpu_target_mode, __ATOMIC_ACQUIRE);
-
-			if (t == PCPU_MODE_RSEQ)
-				__atomic_store_n(&h->rseq_tp_offs, pcpu_rseq_tp_offs,
-						 __ATOMIC_RELEASE);
-			else if (t == PCPU_MODE_ATOMIC)
-				fill_atomic_table();
-			__atomic_store_n(&h->mode, t, __ATOMIC_RELEASE);
-		}
-		switch_unlock(&saved);
+		/* Setup published everything but has not opened the path yet. */
+		pcpu_fastpath_open();
 		return;
 	}
 	if (m != PCPU_MODE_RSEQ)

@@ -381,6 +381,12 @@ static int do_setup(struct percpu_config *cfg, bool from_env)
 	publish();
 	/* A module that cannot be placed stops the program itself (module.c). */
 	pcpu_modules_setup();
+	/*
+	 * Open the fast path now rather than at the first operation: an
+	 * operation's inline attempt may keep the word it read (ops.h), and
+	 * a loop that started with the path closed would take the slow way.
+	 */
+	pcpu_fastpath_open();
 	return 0;
 
 fail:

@@ -144,6 +144,65 @@ PERCPU_DEFINE(unsigned long, sum_counter) = 7;
 		percpu_free(d);							\
 	} while (0)
 
+/*
+ * percpu__this_slow(), where an operation goes when its inline attempt
+ * cannot finish (a static variable it cannot translate, a critical
+ * section that left, atomic mode's long way): every kind and size against
+ * the model, on a dynamic pointer and on a static variable's image
+ * address (which the slow path translates itself).
+ */
+#define SLOW_OPS(T, n, p, label) do {						\
+	const char *what = label;						\
+	uintptr_t a = (uintptr_t)(p);						\
+	T m = 0, r, o;								\
+	percpu__this_slow(PCPU__OP(PCPU__WRITE, n), a, 0, 0);			\
+	for (int it = 0; it < 2000; it++) {					\
+		T v = (T)rnd();							\
+		switch (rnd() % 7) {						\
+		case 0: percpu__this_slow(PCPU__OP(PCPU__ADD, n), a, v, 0);	\
+			m = WRAP(T, (uint64_t)m + (uint64_t)v); break;		\
+		case 1: percpu__this_slow(PCPU__OP(PCPU__AND, n), a, v | (T)rnd(), 0); \
+			m &= (T)(v | (T)rnd_state); break;			\
+		case 2: percpu__this_slow(PCPU__OP(PCPU__OR, n), a, v & (T)rnd(), 0); \
+			m |= (T)(v & (T)rnd_state); break;			\
+		case 3: percpu__this_slow(PCPU__OP(PCPU__WRITE, n), a, v, 0); m = v; break; \
+		case 4: r = (T)percpu__this_slow(PCPU__OP(PCPU__ADD_RETURN, n), a, v, 0); \
+			m = WRAP(T, (uint64_t)m + (uint64_t)v); CHECK(r == m); break; \
+		case 5: r = (T)percpu__this_slow(PCPU__OP(PCPU__XCHG, n), a, v, 0); \
+			CHECK(r == m); m = v; break;				\
+		default:							\
+			o = (rnd() & 1) ? m : WRAP(T, (uint64_t)m + 1);		\
+			r = (T)percpu__this_slow(PCPU__OP(PCPU__CMPXCHG, n), a, o, v); \
+			CHECK(r == m);						\
+			if (o == m)						\
+				m = v;						\
+			break;							\
+		}								\
+		CHECK(*percpu_ptr(p, pinned_cpu) == m);				\
+	}									\
+} while (0)
+
+static void slow_path(void)
+{
+#if PERCPU_SMP
+	uint64_t *d = PERCPU_ALLOC(uint64_t);
+
+	if (!d) {
+		fprintf(stderr, "percpu_alloc failed\n");
+		exit(1);
+	}
+	SLOW_OPS(uint8_t, 1, &percpu__s_u8, "slow path, static u8");
+	SLOW_OPS(uint16_t, 2, &percpu__s_u16, "slow path, static u16");
+	SLOW_OPS(uint32_t, 4, &percpu__s_u32, "slow path, static u32");
+	SLOW_OPS(uint64_t, 8, &percpu__s_u64, "slow path, static u64");
+	SLOW_OPS(uint8_t, 1, (uint8_t *)d, "slow path, dynamic u8");
+	SLOW_OPS(uint16_t, 2, (uint16_t *)d, "slow path, dynamic u16");
+	SLOW_OPS(uint32_t, 4, (uint32_t *)d, "slow path, dynamic u32");
+	SLOW_OPS(uint64_t, 8, d, "slow path, dynamic u64");
+	percpu_free(d);
+#endif
+}
+
 /* The kernel's lib/percpu_test.c: operands widen to the target type. */
 static void widening(void)
 {
@@ -243,6 +302,7 @@ int main(void)
 	EXERCISE_PTR(dp, "dynamic void *");
 	percpu_free(dp);
 	widening();
+	slow_path();
 
 	for (int i = 0; i < 1000; i++)
 		percpu_this_add(PERCPU_VAR(sum_counter), 3);

@@ -80,6 +80,17 @@ PCPU__INLINE int pcpu__add_within_cas(int32_t *s, int32_t v, int32_t bound)
 void percpu__slowpath(void);
 unsigned int pcpu_current_index(void);
 
+/*
+ * Everything the inline attempt of an operation leaves (src/ops.c): a
+ * static variable it could not translate, a critical section that left
+ * for the slow path, atomic mode's long way, setup.  op: PCPU__OP(kind, n).
+ */
+uint64_t percpu__this_slow(unsigned int op, uintptr_t a, uint64_t v, uint64_t v2);
+enum {
+	PCPU__ADD, PCPU__AND, PCPU__OR, PCPU__WRITE, PCPU__ADD_RETURN, PCPU__XCHG, PCPU__CMPXCHG
+};
+#define PCPU__OP(kind, n) ((unsigned int)(kind) << 4 | (n))
+
 PCPU__INLINE int pcpu__mode(void)
 {
 	/* Acquire: pairs with the release that publishes the tables or the switch. */
@@ -119,25 +130,37 @@ PCPU__INLINE intptr_t pcpu__cur_offset(void)
 	}
 }
 
-/*
- * One generator per operation kind.  fast: the rseq attempt (true when
- * committed), tried while the rseq path is open (w != 0); atomic: the
- * fallback's atomic.  Mode NONE (before setup) and any other exit from a
- * critical section go through percpu__slowpath().
- */
 #if PERCPU_ARCH_RSEQ
+/* The rseq word with acquire, for the slow paths' retries. */
 PCPU__INLINE uint64_t pcpu__rseq_word(void)
 {
 	/* Acquire: pairs with the release that opens the rseq path. */
 	return __atomic_load_n(&percpu_hot.rseq_tp_offs, __ATOMIC_ACQUIRE);
 }
-# define PCPU__TRY(call) (pcpu__likely(w != 0) && pcpu__likely(call))
+
+/*
+ * The rseq word as an operation's first attempt reads it: an asm the
+ * compiler may hoist out of a loop or share between operations, like a
+ * constant.  Any value it keeps is safe: the word only goes from 0 to its
+ * value once (setup) and back to 0 once (the switch to atomics).  A stale
+ * 0 sends the operation to percpu__this_slow(), which reads the word
+ * again; a stale word finds the zeroed table inside the critical section
+ * and leaves for the slow path too (src/rseq.c).
+ */
+PCPU__INLINE uint64_t pcpu__rseq_word_fast(void)
+{
+	return pcpu_arch_rseq_word();
+}
 #else
 PCPU__INLINE uint64_t pcpu__rseq_word(void)
 {
 	return 0;
 }
-# define PCPU__TRY(call) 0
+
+PCPU__INLINE uint64_t pcpu__rseq_word_fast(void)
+{
+	return 0;
+}
 #endif
 
 /*
@@ -160,26 +183,39 @@ PCPU__INLINE intptr_t pcpu__atomic_fast_offset(void)
 #endif
 }
 
-/* A unit offset is never 0 (units sit below PERCPU_PTR_BASE): 0 means "none". */
-#define PCPU__LOOP(fast, atomic_expr)					\
-	for (;;) {							\
-		uint64_t w = pcpu__rseq_word();				\
-		intptr_t off = 0;					\
-		(void)w;						\
+/*
+ * An operation's inline part, for a translated per-CPU address a: one
+ * critical section (fast: true when it committed) in rseq mode, one
+ * relaxed atomic on the current CPU's slot in atomic mode, short way or
+ * long (a unit offset is never 0, so 0 means "none").
+ * Everything else, including an address that is not negative (a static
+ * variable not translated yet), is percpu__this_slow()'s.
+ */
+#if PERCPU_ARCH_RSEQ
+# define PCPU__TRY_RSEQ(fast)						\
 		if (pcpu__likely(w != 0)) {				\
-			if (PCPU__TRY(fast))				\
+			if (pcpu__likely(fast))				\
 				return r;				\
-		} else {						\
-			off = pcpu__atomic_fast_offset();		\
+		} else
+#else
+# define PCPU__TRY_RSEQ(fast)
+#endif
+#define PCPU__INLINE_OP(fast, atomic_expr, slow)				\
+	uint64_t w = pcpu__rseq_word_fast();				\
+	(void)w;							\
+	if (pcpu__likely((intptr_t)a < 0)) {				\
+		PCPU__TRY_RSEQ(fast)					\
+		{							\
+			intptr_t off = pcpu__atomic_fast_offset();	\
+			if (!off && pcpu__mode() == PERCPU__MODE_ATOMIC) \
+				off = pcpu__atomic_offset();		\
+			if (pcpu__likely(off != 0)) {			\
+				atomic_expr;				\
+				return r;				\
+			}						\
 		}							\
-		if (!off && pcpu__mode() == PERCPU__MODE_ATOMIC)	\
-			off = pcpu__atomic_offset();			\
-		if (pcpu__likely(off != 0)) {				\
-			atomic_expr;					\
-			return r;					\
-		}							\
-		percpu__slowpath();					\
-	}
+	}								\
+	return slow;
 
 #define PCPU__SLOT(ut) ((ut *)(a + off))
 
@@ -187,84 +223,77 @@ PCPU__INLINE intptr_t pcpu__atomic_fast_offset(void)
 PCPU__INLINE uint64_t pcpu__add_##n(uintptr_t a, ut v)				\
 {										\
 	uint64_t r = 0;								\
-	PCPU__LOOP(pcpu_arch_add_##n(w, a, v),					\
-		   __atomic_fetch_add(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+	PCPU__INLINE_OP(pcpu_arch_add_##n(w, a, v),				\
+		__atomic_fetch_add(PCPU__SLOT(ut), v, __ATOMIC_RELAXED),		\
+		percpu__this_slow(PCPU__OP(PCPU__ADD, n), a, v, 0))		\
 }										\
 PCPU__INLINE uint64_t pcpu__and_##n(uintptr_t a, ut v)				\
 {										\
 	uint64_t r = 0;								\
-	PCPU__LOOP(pcpu_arch_and_##n(w, a, v),					\
-		   __atomic_fetch_and(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+	PCPU__INLINE_OP(pcpu_arch_and_##n(w, a, v),				\
+		__atomic_fetch_and(PCPU__SLOT(ut), v, __ATOMIC_RELAXED),		\
+		percpu__this_slow(PCPU__OP(PCPU__AND, n), a, v, 0))		\
 }										\
 PCPU__INLINE uint64_t pcpu__or_##n(uintptr_t a, ut v)				\
 {										\
 	uint64_t r = 0;								\
-	PCPU__LOOP(pcpu_arch_or_##n(w, a, v),					\
-		   __atomic_fetch_or(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+	PCPU__INLINE_OP(pcpu_arch_or_##n(w, a, v),				\
+		__atomic_fetch_or(PCPU__SLOT(ut), v, __ATOMIC_RELAXED),		\
+		percpu__this_slow(PCPU__OP(PCPU__OR, n), a, v, 0))		\
 }										\
 PCPU__INLINE uint64_t pcpu__write_##n(uintptr_t a, ut v)			\
 {										\
 	uint64_t r = 0;								\
-	PCPU__LOOP(pcpu_arch_write_##n(w, a, v),					\
-		   __atomic_store_n(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+	PCPU__INLINE_OP(pcpu_arch_write_##n(w, a, v),				\
+		__atomic_store_n(PCPU__SLOT(ut), v, __ATOMIC_RELAXED),		\
+		percpu__this_slow(PCPU__OP(PCPU__WRITE, n), a, v, 0))		\
 }										\
 PCPU__INLINE uint64_t pcpu__add_return_##n(uintptr_t a, ut v)			\
 {										\
 	uint64_t r;								\
-	PCPU__LOOP(pcpu_arch_add_return_##n(w, a, v, &r),				\
-		   r = __atomic_add_fetch(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))	\
+	PCPU__INLINE_OP(pcpu_arch_add_return_##n(w, a, v, &r),			\
+		r = __atomic_add_fetch(PCPU__SLOT(ut), v, __ATOMIC_RELAXED),	\
+		(ut)percpu__this_slow(PCPU__OP(PCPU__ADD_RETURN, n), a, v, 0))	\
 }										\
 PCPU__INLINE uint64_t pcpu__xchg_##n(uintptr_t a, ut v)			\
 {										\
 	uint64_t r;								\
-	PCPU__LOOP(pcpu_arch_xchg_##n(w, a, v, &r),				\
-		   r = __atomic_exchange_n(PCPU__SLOT(ut), v, __ATOMIC_RELAXED))\
+	PCPU__INLINE_OP(pcpu_arch_xchg_##n(w, a, v, &r),				\
+		r = __atomic_exchange_n(PCPU__SLOT(ut), v, __ATOMIC_RELAXED),	\
+		(ut)percpu__this_slow(PCPU__OP(PCPU__XCHG, n), a, v, 0))		\
 }										\
 PCPU__INLINE uint64_t pcpu__cmpxchg_##n(uintptr_t a, ut o, ut nv)		\
 {										\
 	uint64_t r;								\
-	PCPU__LOOP(pcpu_arch_cmpxchg_##n(w, a, o, nv, &r),				\
-		   ut e = o;							\
-		   __atomic_compare_exchange_n(PCPU__SLOT(ut), &e, nv, false,	\
-					       __ATOMIC_RELAXED,		\
-					       __ATOMIC_RELAXED);		\
-		   r = e)							\
+	PCPU__INLINE_OP(pcpu_arch_cmpxchg_##n(w, a, o, nv, &r),			\
+		ut e = o;							\
+		__atomic_compare_exchange_n(PCPU__SLOT(ut), &e, nv, false,	\
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);	\
+		r = e,								\
+		(ut)percpu__this_slow(PCPU__OP(PCPU__CMPXCHG, n), a, o, nv))	\
 }
 
 /*
  * Adds v to the current CPU's 32-bit slot only while the sum stays
  * strictly within (-bound, bound); returns whether it added (the fast path
  * of percpu_counter_add_batch: one critical section, no read-then-cmpxchg).
+ * a: a dynamic per-CPU pointer.  Needs |v| < bound <= 2^30 (the critical
+ * section's arithmetic is 32-bit); the caller checks, and not adding is
+ * always allowed: the caller folds instead.
  */
+int percpu__add_within_4_slow(uintptr_t a, int32_t v, int32_t bound);
 PCPU__INLINE int pcpu__add_within_4(uintptr_t a, int32_t v, int32_t bound)
 {
-	/*
-	 * The critical section's arithmetic is 32-bit and needs |v| < bound
-	 * <= 2^30.  Not adding is always allowed: the caller folds instead.
-	 */
+	int r = 0;
+
 	if (pcpu__unlikely(bound > (1 << 30)))
 		bound = 1 << 30;
 	if (pcpu__unlikely(v >= bound || v <= -bound))
 		return 0;
-	for (;;) {
-		uint64_t w = pcpu__rseq_word();
-		intptr_t off = 0;
-		(void)w;
-		if (pcpu__likely(w != 0)) {
-#if PERCPU_ARCH_RSEQ
-			int added = pcpu_arch_add_within_4(w, a, v, bound);
-			if (pcpu__likely(added >= 0))
-				return added;
-#endif
-		} else {
-			off = pcpu__atomic_fast_offset();
-		}
-		if (!off && pcpu__mode() == PERCPU__MODE_ATOMIC)
-			off = pcpu__atomic_offset();
-		if (pcpu__likely(off != 0))
-			return pcpu__add_within_cas(PCPU__SLOT(int32_t), v, bound);
-		percpu__slowpath();
-	}
+	PCPU__INLINE_OP(
+		(r = pcpu_arch_add_within_4(w, a, v, bound)) >= 0,
+		r = pcpu__add_within_cas(PCPU__SLOT(int32_t), v, bound),
+		percpu__add_within_4_slow(a, v, bound))
 }
 
 #else /* !PERCPU_SMP */
@@ -340,7 +369,7 @@ PCPU__GEN_OPS(8, uint64_t)
 /* op(a, v) for the target's size; yields the uint64_t result. */
 #define PCPU__CALL1(op, p, v)	({						\
 	PCPU__CHECK_SIZE(p);							\
-	uintptr_t pcpu__a = percpu__addr(p);					\
+	uintptr_t pcpu__a = percpu__xlate(p);					\
 	__typeof__(*(p)) pcpu__v = (v);						\
 	uint64_t pcpu__r;							\
 	switch (sizeof(*(p))) {							\
@@ -374,7 +403,7 @@ PCPU__GEN_OPS(8, uint64_t)
 /* Returns the old value; stores new only if it equaled old. */
 #define percpu_this_cmpxchg(p, old, new)	PCPU__RET(p, ({			\
 	PCPU__CHECK_SIZE(p);							\
-	uintptr_t pcpu__a = percpu__addr(p);					\
+	uintptr_t pcpu__a = percpu__xlate(p);					\
 	__typeof__(*(p)) pcpu__o = (old), pcpu__n = (new);			\
 	uint64_t pcpu__r;							\
 	switch (sizeof(*(p))) {							\
@@ -402,7 +431,7 @@ PCPU__GEN_OPS(8, uint64_t)
 /* A relaxed atomic load of the current CPU's copy, in every mode. */
 #define percpu_this_read(p)	({						\
 	PCPU__CHECK_SIZE(p);							\
-	uintptr_t pcpu__a = percpu__addr(p);					\
+	uintptr_t pcpu__a = percpu__xlate(p);					\
 	__atomic_load_n((__typeof__(*(p)) *)(pcpu__a + pcpu__cur_offset()),	\
 			__ATOMIC_RELAXED); })
 

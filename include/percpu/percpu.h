@@ -163,10 +163,13 @@ extern intptr_t percpu__atomic_offset[PERCPU__RSEQ_SLOTS];
 #if PERCPU_SMP
 /*
  * Dynamic per-CPU pointers are PERCPU_PTR_BASE + offset into the address
- * space of all chunks.  The base is non-canonical on x86-64 (4-level) and
- * above the 48-bit user range on aarch64, so dereferencing one faults.
+ * space of all chunks.  The base is negative as an intptr_t, so "is this
+ * a per-CPU address already" is a sign test, and non-canonical on x86-64
+ * (4- and 5-level paging) and above the user range on aarch64 (with the
+ * top byte ignored, bit 55 still selects the kernel's half), so
+ * dereferencing one faults.
  */
-#define PERCPU_PTR_BASE ((uintptr_t)0x00c0000000000000ull)
+#define PERCPU_PTR_BASE ((uintptr_t)0x80c0000000000000ull)
 #define PERCPU_PTR_SPAN ((uintptr_t)1 << 48)
 
 /*
@@ -200,10 +203,14 @@ uintptr_t percpu__static_lookup(uintptr_t addr);
 __attribute__((weak, visibility("hidden"), constructor(101))) void percpu__module_ctor(void);
 __attribute__((weak, visibility("hidden"), destructor(101))) void percpu__module_dtor(void);
 __attribute__((weak, visibility("hidden"))) intptr_t percpu__module_delta;
+/* The section again, for percpu__xlate()'s asm: 0 (empty) until the constructor ran. */
+__attribute__((weak, visibility("hidden"))) uintptr_t percpu__module_start, percpu__module_stop;
 __attribute__((weak, visibility("hidden"))) void percpu__module_ctor(void)
 {
 	struct percpu_module m = { __start_percpu_data, __stop_percpu_data,
 				   &percpu__module_delta, (void *)&percpu__module_delta };
+	percpu__module_start = (uintptr_t)__start_percpu_data;
+	percpu__module_stop = (uintptr_t)__stop_percpu_data;
 	percpu__module_register(&m);
 }
 __attribute__((weak, visibility("hidden"))) void percpu__module_dtor(void)
@@ -214,30 +221,75 @@ __attribute__((weak, visibility("hidden"))) void percpu__module_dtor(void)
 }
 
 /*
- * A per-CPU pointer as an address in the per-CPU range.  Dynamic pointers
- * are there already; this module's static variables move by its delta
- * once the module is placed (delta != 0); the rest take the out-of-line
- * lookup: another module's statics (DECLARE_PER_CPU of an exported
- * variable, copy-relocated ones included) and any static before setup
- * (the lookup sets up first, so an operation never keeps an address
- * formed before setup).
+ * A per-CPU pointer as an address in the per-CPU range, as far as it can
+ * be had without a call: dynamic pointers are there already (negative);
+ * this module's static variables move by its delta once the module is
+ * placed.  Anything else comes back unchanged, not negative: another
+ * module's statics (DECLARE_PER_CPU of an exported variable, copy-
+ * relocated ones included), and any static before setup (delta 0).
+ *
+ * An asm that reads no memory the compiler knows of, so that a loop
+ * translates a static variable once, not per operation.  Any value it
+ * keeps stays right: the delta is set once, when the module is placed,
+ * and an untranslated address only takes the slow way.
+ */
+static inline __attribute__((always_inline)) uintptr_t percpu__xlate(const volatile void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+#if defined(__x86_64__)
+	__asm__("testq %[a], %[a]\n\t"
+		"js 1f\n\t"
+		"cmpq percpu__module_start(%%rip), %[a]\n\t"
+		"jb 1f\n\t"
+		"cmpq percpu__module_stop(%%rip), %[a]\n\t"
+		"jae 1f\n\t"
+		"addq percpu__module_delta(%%rip), %[a]\n"
+		"1:"
+		: [a] "+r"(a) : : "cc");
+#elif defined(__aarch64__)
+	uintptr_t t;
+
+	__asm__("tbnz %[a], #63, 1f\n\t"
+		"adrp %[t], percpu__module_start\n\t"
+		"ldr %[t], [%[t], :lo12:percpu__module_start]\n\t"
+		"cmp %[a], %[t]\n\t"
+		"b.lo 1f\n\t"
+		"adrp %[t], percpu__module_stop\n\t"
+		"ldr %[t], [%[t], :lo12:percpu__module_stop]\n\t"
+		"cmp %[a], %[t]\n\t"
+		"b.hs 1f\n\t"
+		"adrp %[t], percpu__module_delta\n\t"
+		"ldr %[t], [%[t], :lo12:percpu__module_delta]\n\t"
+		"add %[a], %[a], %[t]\n"
+		"1:"
+		: [a] "+r"(a), [t] "=&r"(t) : : "cc");
+#else
+	if ((intptr_t)a >= 0 && a >= __atomic_load_n(&percpu__module_start, __ATOMIC_RELAXED) &&
+	    a < __atomic_load_n(&percpu__module_stop, __ATOMIC_RELAXED))
+		a += (uintptr_t)__atomic_load_n(&percpu__module_delta, __ATOMIC_RELAXED);
+#endif
+	return a;
+}
+
+/*
+ * percpu__xlate(), and the out-of-line lookup for what it leaves (which
+ * sets up first if needed, so an address formed before setup is never
+ * kept, and aborts on an address that is not a per-CPU variable).
  */
 static inline __attribute__((always_inline)) uintptr_t percpu__addr(const volatile void *p)
 {
-	uintptr_t a = (uintptr_t)p;
+	uintptr_t a = percpu__xlate(p);
 
-	if (__builtin_expect(a - PERCPU_PTR_BASE >= PERCPU_PTR_SPAN, 0)) {
-		intptr_t d = percpu__module_delta;
-
-		if (a - (uintptr_t)__start_percpu_data <
-		    (uintptr_t)(__stop_percpu_data - __start_percpu_data) && __builtin_expect(d != 0, 1))
-			a += (uintptr_t)d;
-		else
-			a = percpu__static_lookup(a);
-	}
+	if (__builtin_expect((intptr_t)a >= 0, 0))
+		a = percpu__static_lookup(a);
 	return a;
 }
 #else /* UP: per-CPU pointers are plain pointers */
+static inline __attribute__((always_inline)) uintptr_t percpu__xlate(const volatile void *p)
+{
+	return (uintptr_t)p;
+}
+
 static inline __attribute__((always_inline)) uintptr_t percpu__addr(const volatile void *p)
 {
 	return (uintptr_t)p;

@@ -170,7 +170,7 @@ static inline __attribute__((always_inline)) int percpu_ref__rseq_add(struct per
 								      unsigned long v)
 {
 #if PERCPU_SMP && PERCPU_ARCH_RSEQ
-	uint64_t w = pcpu__rseq_word();
+	uint64_t w = pcpu__rseq_word_fast();
 
 	/*
 	 * A thread's first get or put still takes the section, which

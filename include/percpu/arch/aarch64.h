@@ -85,6 +85,17 @@ static inline __attribute__((always_inline)) const intptr_t *fn(void)		\
 PCPU__A64_GOT_ADDRESS(pcpu_arch_rseq_table, percpu__rseq_offset)
 PCPU__A64_GOT_ADDRESS(pcpu_arch_atomic_table, percpu__atomic_offset)
 
+/* percpu_hot.rseq_tp_offs, hoistable (see arch/x86_64.h). */
+static inline __attribute__((always_inline)) uint64_t pcpu_arch_rseq_word(void)
+{
+	uint64_t w;
+
+	__asm__("adrp %0, :got:percpu_hot\n\t"
+		"ldr %0, [%0, :got_lo12:percpu_hot]\n\t"
+		"ldr %0, [%0]" : "=r"(w));
+	return w;
+}
+
 static inline __attribute__((always_inline)) uint64_t pcpu_arch_tp_u16(long off)
 {
 	uint64_t tp, v;

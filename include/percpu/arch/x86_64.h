@@ -117,6 +117,21 @@ static inline __attribute__((always_inline)) const intptr_t *fn(void)		\
 PCPU__X86_GOT_ADDRESS(pcpu_arch_rseq_table, percpu__rseq_offset)
 PCPU__X86_GOT_ADDRESS(pcpu_arch_atomic_table, percpu__atomic_offset)
 
+/*
+ * percpu_hot.rseq_tp_offs through the GOT, as an asm that reads no memory
+ * the compiler knows of: it may keep the value across operations and
+ * hoist it out of loops (see pcpu__rseq_word_fast() in <percpu/ops.h> for
+ * why any value it keeps is safe).
+ */
+static inline __attribute__((always_inline)) uint64_t pcpu_arch_rseq_word(void)
+{
+	uint64_t w;
+
+	__asm__("movq percpu_hot@GOTPCREL(%%rip), %0\n\t"
+		"movq (%0), %0" : "=r"(w));
+	return w;
+}
+
 /* The low 16 bits of a u32 in the thread's rseq area (no critical section). */
 static inline __attribute__((always_inline)) uint64_t pcpu_arch_tp_u16(long off)
 {
