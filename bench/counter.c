@@ -59,7 +59,7 @@ static void run_counter_add_return(void *arg, int thread, uint64_t n)
 	for (uint64_t i = 0; i < n; i++) {
 		int32_t v = percpu_this_add_return(tg.counter.counters, 1);
 		if (pcpu__unlikely(v >= b))
-			percpu_counter__fold(&tg.counter, 0);
+			percpu_counter__fold(&tg.counter, 0, b);
 	}
 }
 

@@ -30,8 +30,11 @@ int32_t percpu_counter__batch;
 
 int32_t percpu_counter__batch_init(void)
 {
+	int32_t b = __atomic_load_n(&percpu_counter__batch, __ATOMIC_RELAXED);
+
+	if (b)
+		return b;
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	int32_t b;
 
 	if (online < 1)
 		online = 1;
@@ -55,7 +58,8 @@ int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amount,
 	if (gfp & PCPU_GFP_NOWARN)
 		flags |= PERCPU_ALLOC_F_NOWARN;
 	/* One allocation for all: the kernel's init_many (zeroed deltas). */
-	base = percpu_alloc_flags((size_t)nr_counters * sizeof(int32_t), _Alignof(int32_t), flags);
+	base = percpu_alloc_flags((size_t)nr_counters * PERCPU_COUNTER__SLOTS * sizeof(int32_t),
+				  PERCPU_COUNTER__SLOTS * sizeof(int32_t), flags);
 	if (!base)
 		return -ENOMEM;
 	shared = aligned_alloc(_Alignof(struct percpu_counter__shared),
@@ -70,7 +74,8 @@ int percpu_counter_init_many(struct percpu_counter *fbc, int64_t amount,
 		shared[i] = (struct percpu_counter__shared){ .count = amount };
 		fbc[i].shared = &shared[i];
 		/* A per-CPU pointer: element i of every CPU's array. */
-		__atomic_store_n(&fbc[i].counters, base + i, __ATOMIC_RELEASE);
+		__atomic_store_n(&fbc[i].counters, base + (size_t)i * PERCPU_COUNTER__SLOTS,
+				 __ATOMIC_RELEASE);
 	}
 	return 0;
 }
@@ -168,19 +173,64 @@ static void count_unlock(struct percpu_counter *fbc)
 		syscall(SYS_futex, &sh->seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* This CPU's delta and amount into count; the caller holds the lock. */
-static void fold_locked(struct percpu_counter *fbc, int64_t amount)
+/*
+ * This CPU's delta and amount into count; the caller holds the lock.  The
+ * kernel's fold, then, when this CPU's previous fold went the same way,
+ * a second step that moves the delta to the far end of its window (see
+ * <percpu/counter.h>): rest comes out of count first and then goes into
+ * the delta, only if the delta stays within (-batch, batch).  In each
+ * step's window the amount in flight and the folding CPU's delta add up
+ * to less than 2 x batch, which is where the bound's "+ 1" comes from; a
+ * single step to rest would leave up to 3 x batch in flight.
+ *
+ * The direction is only a hint: should the thread move between the
+ * exchanges, another CPU's hint or delta changes, never a total.
+ */
+void (*pcpu_counter_fold_hook)(int step);
+
+static inline void fold_hook(int step)
 {
-	int32_t old = percpu_this_xchg(fbc->counters, 0);
-	/* count is read lock-free, so the store is atomic. */
-	__atomic_store_n(&fbc->shared->count, fbc->shared->count + old + amount, __ATOMIC_RELAXED);
+	void (*hook)(int) = __atomic_load_n(&pcpu_counter_fold_hook, __ATOMIC_RELAXED);
+
+	if (__builtin_expect(hook != NULL, 0))
+		hook(step);
 }
 
-void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount)
+static void fold_locked(struct percpu_counter *fbc, int64_t amount, int32_t batch)
+{
+	int64_t *count = &fbc->shared->count;	/* read lock-free: stores are atomic */
+	int32_t dir = amount > 0 ? 1 : amount < 0 ? -1 : 0;
+	int32_t prev = percpu_this_xchg(fbc->counters + 1, dir);
+	int32_t old = percpu_this_xchg(fbc->counters, 0);
+	int64_t c = *count + old + amount;
+
+	fold_hook(1);
+	__atomic_store_n(count, c, __ATOMIC_RELAXED);
+	if (!dir || prev != dir || batch <= 1)
+		return;
+	int32_t rest = -dir * (pcpu_min(batch, 1 << 30) - 1);
+	__atomic_store_n(count, c - rest, __ATOMIC_RELAXED);
+	fold_hook(2);
+	if (!pcpu__add_within_4((uintptr_t)fbc->counters, rest, batch))
+		__atomic_store_n(count, c, __ATOMIC_RELAXED);
+}
+
+void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount, int32_t batch)
 {
 	count_lock(fbc);
-	fold_locked(fbc, amount);
+	fold_locked(fbc, amount, batch);
 	count_unlock(fbc);
+}
+
+void percpu_counter__add_slow(struct percpu_counter *fbc, int64_t amount, int32_t batch)
+{
+	/* The critical section's arithmetic is 32-bit: |amount| < b <= 2^30. */
+	int32_t b = pcpu_min(batch, 1 << 30);
+
+	if (amount < b && amount > -(int64_t)b &&
+	    pcpu__add_within_4((uintptr_t)fbc->counters, (int32_t)amount, b))
+		return;
+	percpu_counter__fold(fbc, amount, batch);
 }
 
 static int64_t sum_deltas(struct percpu_counter *fbc)
@@ -212,8 +262,12 @@ void percpu_counter_set(struct percpu_counter *fbc, int64_t amount)
 	 * A remote store can race a fast-path commit on that CPU and be
 	 * overwritten: as in the kernel, set is exact only when no add runs.
 	 */
-	percpu_for_each_possible_cpu(cpu)
-		__atomic_store_n(percpu_ptr(fbc->counters, cpu), 0, __ATOMIC_RELAXED);
+	percpu_for_each_possible_cpu(cpu) {
+		int32_t *slots = percpu_ptr(fbc->counters, cpu);
+
+		__atomic_store_n(&slots[0], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&slots[1], 0, __ATOMIC_RELAXED);	/* folds start afresh */
+	}
 	__atomic_store_n(&fbc->shared->count, amount, __ATOMIC_RELAXED);
 	count_unlock(fbc);
 }
@@ -253,7 +307,7 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 
 		c = percpu_counter_read(fbc);
 		if (!(seq & 1) && (amount > 0 ? c + unknown <= limit : c - unknown >= limit) &&
-		    percpu_counter__add_within(fbc, amount, batch)) {
+		    pcpu__add_within_4((uintptr_t)fbc->counters, (int32_t)amount, batch)) {
 			/*
 			 * The decision holds only if count did not move between
 			 * the read and the commit (a fold frees a CPU's delta to
@@ -292,7 +346,7 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit,
 		good = amount > 0 ? c <= limit : c >= limit;
 	}
 	if (good)
-		fold_locked(fbc, amount);
+		fold_locked(fbc, amount, batch);
 out:
 	count_unlock(fbc);
 	return good;

@@ -303,6 +303,16 @@ static inline void pcpu_zero_area(uintptr_t a, size_t size)
 /* Parses "123", "64K", "2M" (sizes); 0 on success. */
 int pcpu_parse_size(const char *s, size_t *out);
 
+/* ---- src/counter.c ------------------------------------------------------ */
+
+/*
+ * Tests only: called inside a fold with the lock held, where part of the
+ * counter is in flight (step 1: out of the delta, not in count yet; step
+ * 2: out of count, not in the delta yet), so that a test can look at
+ * percpu_counter_read() there.  NULL otherwise.
+ */
+extern void (*pcpu_counter_fold_hook)(int step);
+
 /* ---- src/stats.c: allocation counters ------------------------------------ */
 
 struct pcpu_thread_counts {

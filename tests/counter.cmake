@@ -24,3 +24,12 @@ foreach(t test_counter test_ref)
     ENVIRONMENT "PERCPU_FASTPATH=atomic;PERCPU_EXPECT_MODE=${PERCPU_EXPECT_ATOMIC}" TIMEOUT 900
     LABELS stress)
 endforeach()
+
+# The error bound inside a fold, both steps stopped by a test hook (needs
+# 2 CPUs; skips otherwise), in the default mode and with atomics.
+percpu_test(test_counter_window SOURCES test_counter_window.c INTERNAL
+  ENV PERCPU_EXPECT_MODE=${PERCPU_EXPECT_RSEQ})
+set_tests_properties(test_counter_window PROPERTIES SKIP_RETURN_CODE 77)
+add_test(NAME test_counter_window_atomic COMMAND test_counter_window)
+set_tests_properties(test_counter_window_atomic PROPERTIES
+  ENVIRONMENT "PERCPU_FASTPATH=atomic" SKIP_RETURN_CODE 77 TIMEOUT 120)

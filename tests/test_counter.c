@@ -99,6 +99,36 @@ static void test_basics(void)
 	CHECK_EQ(percpu_counter_read_positive(&c), 0);
 	CHECK_EQ(percpu_counter_sum_positive(&c), 0);
 	CHECK_EQ(percpu_counter_sum(&c), -b);
+	/*
+	 * A CPU whose previous fold of the counter went the same way moves
+	 * its delta to the far end of the window: a counter that keeps
+	 * growing folds every 2 * batch - 1 adds instead of every batch.
+	 * A fold the other way is the kernel's again.  (set() starts afresh.)
+	 */
+	percpu_counter_set(&c, 0);
+	percpu_counter_add(&c, b - 1);
+	percpu_counter_inc(&c);			/* first fold: as the kernel */
+	CHECK_EQ(percpu_counter_read(&c), b);
+	percpu_counter_add(&c, b - 1);
+	percpu_counter_inc(&c);			/* second fold, same way */
+	CHECK_EQ(percpu_counter_read(&c), 3 * (int64_t)b - 1);
+	CHECK_EQ(percpu_counter_sum(&c), 2 * (int64_t)b);
+	for (int i = 0; i < 2 * b - 2; i++)
+		percpu_counter_inc(&c);		/* from -(b - 1) up to b - 1 */
+	CHECK_EQ(percpu_counter_read(&c), 3 * (int64_t)b - 1);
+	percpu_counter_inc(&c);			/* and the third fold */
+	CHECK_EQ(percpu_counter_read(&c), 5 * (int64_t)b - 2);
+	CHECK_EQ(percpu_counter_sum(&c), 4 * (int64_t)b - 1);
+	/*
+	 * 2b - 1 decrements from -(b - 1): the first folds the other way (to
+	 * 0, count 4b - 2), b - 1 more reach -(b - 1), the next folds the
+	 * same way again (count 3b - 2, then to the far end: delta b - 1,
+	 * count 2b - 1), and b - 2 more leave the delta at 1.
+	 */
+	for (int i = 0; i < 2 * b - 1; i++)
+		percpu_counter_dec(&c);
+	CHECK_EQ(percpu_counter_read(&c), 2 * (int64_t)b - 1);
+	CHECK_EQ(percpu_counter_sum(&c), 2 * (int64_t)b);
 	/* |amount| >= batch goes to count directly, with the pending delta. */
 	percpu_counter_set(&c, 0);
 	percpu_counter_add(&c, 3);
@@ -143,7 +173,8 @@ static void test_many(void)
 	for (int i = 0; i < N; i++) {
 		CHECK(percpu_counter_initialized(&c[i]));
 		/* One allocation: consecutive elements of every CPU's array. */
-		CHECK((char *)c[i].counters == (char *)c[0].counters + i * sizeof(int32_t));
+		CHECK((char *)c[i].counters ==
+		      (char *)c[0].counters + i * PERCPU_COUNTER__SLOTS * sizeof(int32_t));
 	}
 	for (int i = 0; i < N; i++)
 		percpu_counter_add(&c[i], i);

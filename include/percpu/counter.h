@@ -11,7 +11,15 @@
  *
  * A global s64 count, under a lock, plus one s32 delta per possible CPU.
  * An add goes to the current CPU's delta; a CPU whose delta would reach
- * +-batch folds it into count under the lock instead.
+ * +-batch folds it into count under the lock instead.  A fold leaves the
+ * delta at 0, as in the kernel, unless this CPU's previous fold of the
+ * counter went the same way: a counter that keeps growing (or shrinking)
+ * then restarts at the far end of the window, -(batch - 1) (or
+ * batch - 1), and folds half as often.  Each fold moves the count's cache
+ * line between CPUs, which is what an add costs when several CPUs hammer
+ * one counter.  So a counter that only grows reads ahead of its exact
+ * value by up to batch - 1 per CPU, where the kernel's reads behind; the
+ * bound below is the same either way.
  *
  * Error bound: every CPU's delta stays strictly within (-batch, batch)
  * (an add that would leave it there folds instead, under the lock).  A
@@ -58,6 +66,13 @@ struct percpu_counter__shared {
 	uint32_t sleepers;		/* threads asleep on seq */
 	int64_t count;			/* s64: written under lock, read lock-free */
 } __attribute__((aligned(64)));
+
+/*
+ * Per CPU, each counter owns two s32: its delta (*counters, as in the
+ * kernel) and the direction of that CPU's last fold (counters[1]: -1, 0
+ * or 1).
+ */
+#define PERCPU_COUNTER__SLOTS 2
 
 struct percpu_counter {
 	int32_t __percpu *counters;	/* s32 per-CPU deltas; NULL when not initialized */
@@ -110,8 +125,11 @@ int __percpu_counter_compare(struct percpu_counter *fbc, int64_t rhs, int32_t ba
 bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit, int64_t amount,
 				  int32_t batch);
 
-/* The slow path of add: this CPU's delta + amount go into count, under the lock. */
-void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount);
+/*
+ * The slow path of add: this CPU's delta + amount go into count, under
+ * the lock; batch: the caller's (it places the delta left behind).
+ */
+void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount, int32_t batch);
 /* Computes the default batch (first use). */
 int32_t percpu_counter__batch_init(void);
 extern int32_t percpu_counter__batch;
@@ -125,65 +143,89 @@ static inline int32_t percpu_counter_default_batch(void)
 }
 
 /*
+ * Everything an add's inline attempt leaves: atomic mode, a critical
+ * section that left, |amount| >= batch, the batch not computed yet; and
+ * the fold.
+ */
+void percpu_counter__add_slow(struct percpu_counter *fbc, int64_t amount, int32_t batch);
+
+/*
  * The fast path: one critical section adds to this CPU's delta only if
  * the new delta stays within (-batch, batch); that is what keeps the
  * error bound above exact.  (A plain add_return would let a preempted
  * writer leave a delta past the batch until it folds, which breaks the
- * bound.)  Otherwise the amount is folded into count under the lock.
+ * bound.)  Anything else, the fold included, is out of line, so that a
+ * loop of adds keeps few values alive.  counters comes from
+ * percpu_alloc(): a dynamic per-CPU pointer, which needs no translation.
  */
-/*
- * This CPU's delta += amount if it stays within (-batch, batch); |amount|
- * < batch.  counters comes from percpu_alloc(): a dynamic per-CPU pointer,
- * so it needs no translation (percpu__addr()'s check for statics).
- */
-static inline bool percpu_counter__add_within(struct percpu_counter *fbc, int64_t amount,
-					      int32_t batch)
+PCPU__INLINE bool percpu_counter__try_add(struct percpu_counter *fbc, int64_t amount,
+					   int32_t batch)
 {
+	if (pcpu__unlikely(amount >= batch || amount <= -(int64_t)batch || batch > (1 << 30)))
+		return false;
+#if PERCPU_SMP && PERCPU_ARCH_RSEQ
+	uint64_t w = pcpu__rseq_word_fast();
+	uintptr_t a = (uintptr_t)fbc->counters;
+	int32_t v = (int32_t)amount;
+	int r;
+
+	if (pcpu__unlikely(w == 0 || (intptr_t)a >= 0))
+		return false;
+	/* A constant amount's sign is known: one compare (arch/x86_64.h). */
+	if (__builtin_constant_p(v > 0) && v > 0)
+		r = pcpu_arch_add_below_4(w, a, v, batch - v);
+	else if (__builtin_constant_p(v < 0) && v < 0)
+		r = pcpu_arch_add_above_4(w, a, v, -batch - v);
+	else
+		r = pcpu_arch_add_within_4(w, a, v, batch);
+	return pcpu__likely(r > 0);
+#else
 	return pcpu__add_within_4((uintptr_t)fbc->counters, (int32_t)amount, batch);
+#endif
 }
 
-static inline void percpu_counter__add(struct percpu_counter *fbc, int64_t amount,
-				       int32_t batch)
-{
-	if (pcpu__likely(amount < batch && amount > -(int64_t)batch) &&
-	    pcpu__likely(percpu_counter__add_within(fbc, amount, batch)))
-		return;
-	percpu_counter__fold(fbc, amount);
-}
-
-static inline void percpu_counter_add_batch(struct percpu_counter *fbc, int64_t amount,
+PCPU__INLINE void percpu_counter_add_batch(struct percpu_counter *fbc, int64_t amount,
 					    int32_t batch)
 {
-	percpu_counter__add(fbc, amount, batch);
+	if (pcpu__likely(percpu_counter__try_add(fbc, amount, batch)))
+		return;
+	percpu_counter__add_slow(fbc, amount, batch);
 }
 
-static inline void percpu_counter_add(struct percpu_counter *fbc, int64_t amount)
+PCPU__INLINE void percpu_counter_add(struct percpu_counter *fbc, int64_t amount)
 {
-	int32_t batch = __atomic_load_n(&percpu_counter__batch, __ATOMIC_RELAXED);
+	/*
+	 * A load the compiler may hoist out of a loop (PCPU__PURE_LOAD32):
+	 * the batch is set once, by percpu_counter_init(), before any add can
+	 * reach a counter, and a stale 0 would only compute it again below.
+	 */
+	int32_t batch = (int32_t)PCPU__PURE_LOAD32(percpu_counter__batch);
 
 	/*
 	 * percpu_counter_init() computed it (in [32, 2^20]); should this
 	 * thread not see that yet, compute it here.  Saying what the range is
 	 * lets the compiler drop the range checks of a small constant amount.
 	 */
-	if (pcpu__unlikely(batch < 32))
-		batch = percpu_counter__batch_init();
-	if (batch < 32 || batch > (1 << 20))
+	if (pcpu__unlikely(batch < 32)) {
+		percpu_counter__add_slow(fbc, amount, percpu_counter__batch_init());
+		return;
+	}
+	if (batch > (1 << 20))
 		__builtin_unreachable();
-	percpu_counter__add(fbc, amount, batch);
+	percpu_counter_add_batch(fbc, amount, batch);
 }
 
-static inline void percpu_counter_sub(struct percpu_counter *fbc, int64_t amount)
+PCPU__INLINE void percpu_counter_sub(struct percpu_counter *fbc, int64_t amount)
 {
 	percpu_counter_add(fbc, -amount);
 }
 
-static inline void percpu_counter_inc(struct percpu_counter *fbc)
+PCPU__INLINE void percpu_counter_inc(struct percpu_counter *fbc)
 {
 	percpu_counter_add(fbc, 1);
 }
 
-static inline void percpu_counter_dec(struct percpu_counter *fbc)
+PCPU__INLINE void percpu_counter_dec(struct percpu_counter *fbc)
 {
 	percpu_counter_add(fbc, -1);
 }

@@ -42,6 +42,42 @@ extern "C" {
 #define PERCPU__MODE_ATOMIC 2
 #define PERCPU__MODE_UP 3
 
+/*
+ * A load of one of the library's variables that the compiler may treat
+ * as a constant: through the GOT, in an asm that reads no memory the
+ * compiler knows of, so it may be hoisted out of a loop or shared between
+ * operations.  Only for variables whose every possible stale value is
+ * safe to use (each use says why).
+ */
+#if defined(__x86_64__)
+# define PCPU__PURE_LOAD64(sym) ({						\
+	uint64_t pcpu__v;							\
+	__asm__("movq " #sym "@GOTPCREL(%%rip), %0\n\t"			\
+		"movq (%0), %0" : "=r"(pcpu__v));				\
+	pcpu__v; })
+# define PCPU__PURE_LOAD32(sym) ({						\
+	uint64_t pcpu__v;							\
+	__asm__("movq " #sym "@GOTPCREL(%%rip), %0\n\t"			\
+		"movl (%0), %k0" : "=r"(pcpu__v));				\
+	(uint32_t)pcpu__v; })
+#elif defined(__aarch64__)
+# define PCPU__PURE_LOAD64(sym) ({						\
+	uint64_t pcpu__v;							\
+	__asm__("adrp %0, :got:" #sym "\n\t"					\
+		"ldr %0, [%0, :got_lo12:" #sym "]\n\t"			\
+		"ldr %0, [%0]" : "=r"(pcpu__v));				\
+	pcpu__v; })
+# define PCPU__PURE_LOAD32(sym) ({						\
+	uint64_t pcpu__v;							\
+	__asm__("adrp %0, :got:" #sym "\n\t"					\
+		"ldr %0, [%0, :got_lo12:" #sym "]\n\t"			\
+		"ldr %w0, [%0]" : "=r"(pcpu__v));				\
+	(uint32_t)pcpu__v; })
+#else
+# define PCPU__PURE_LOAD64(sym) ((uint64_t)__atomic_load_n((const uint64_t *)&(sym), __ATOMIC_RELAXED))
+# define PCPU__PURE_LOAD32(sym) ((uint32_t)__atomic_load_n((const uint32_t *)&(sym), __ATOMIC_RELAXED))
+#endif
+
 #define pcpu__likely(x) __builtin_expect(!!(x), 1)
 #define pcpu__unlikely(x) __builtin_expect(!!(x), 0)
 #define PCPU__INLINE static inline __attribute__((always_inline))
@@ -149,7 +185,9 @@ PCPU__INLINE uint64_t pcpu__rseq_word(void)
  */
 PCPU__INLINE uint64_t pcpu__rseq_word_fast(void)
 {
-	return pcpu_arch_rseq_word();
+	_Static_assert(__builtin_offsetof(struct percpu_hot, rseq_tp_offs) == 0,
+		       "the word is percpu_hot's first field");
+	return PCPU__PURE_LOAD64(percpu_hot);
 }
 #else
 PCPU__INLINE uint64_t pcpu__rseq_word(void)

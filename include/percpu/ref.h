@@ -215,19 +215,19 @@ percpu_ref__percpu_add(struct percpu_ref *ref, unsigned long v, unsigned long *p
 	return added;
 }
 
-static inline void percpu_ref_get_many(struct percpu_ref *ref, unsigned long nr)
+static inline __attribute__((always_inline)) void percpu_ref_get_many(struct percpu_ref *ref, unsigned long nr)
 {
 	if (pcpu__likely(percpu_ref__percpu_add(ref, nr, NULL)))
 		return;
 	__atomic_fetch_add(&ref->data->count, (long)nr, __ATOMIC_RELAXED);
 }
 
-static inline void percpu_ref_get(struct percpu_ref *ref)
+static inline __attribute__((always_inline)) void percpu_ref_get(struct percpu_ref *ref)
 {
 	percpu_ref_get_many(ref, 1);
 }
 
-static inline void percpu_ref_put_many(struct percpu_ref *ref, unsigned long nr)
+static inline __attribute__((always_inline)) void percpu_ref_put_many(struct percpu_ref *ref, unsigned long nr)
 {
 	if (pcpu__likely(percpu_ref__percpu_add(ref, 0 - nr, NULL)))
 		return;
@@ -237,7 +237,7 @@ static inline void percpu_ref_put_many(struct percpu_ref *ref, unsigned long nr)
 		release(ref);
 }
 
-static inline void percpu_ref_put(struct percpu_ref *ref)
+static inline __attribute__((always_inline)) void percpu_ref_put(struct percpu_ref *ref)
 {
 	percpu_ref_put_many(ref, 1);
 }
@@ -258,18 +258,18 @@ static inline bool percpu_ref__inc_not_zero(struct percpu_ref *ref, unsigned lon
 }
 
 /* Takes nr references unless the count already reached zero. */
-static inline bool percpu_ref_tryget_many(struct percpu_ref *ref, unsigned long nr)
+static inline __attribute__((always_inline)) bool percpu_ref_tryget_many(struct percpu_ref *ref, unsigned long nr)
 {
 	return percpu_ref__percpu_add(ref, nr, NULL) || percpu_ref__inc_not_zero(ref, nr);
 }
 
-static inline bool percpu_ref_tryget(struct percpu_ref *ref)
+static inline __attribute__((always_inline)) bool percpu_ref_tryget(struct percpu_ref *ref)
 {
 	return percpu_ref_tryget_many(ref, 1);
 }
 
 /* Takes a reference unless the ref is dying (killed) or at zero. */
-static inline bool percpu_ref_tryget_live(struct percpu_ref *ref)
+static inline __attribute__((always_inline)) bool percpu_ref_tryget_live(struct percpu_ref *ref)
 {
 	unsigned long p;
 

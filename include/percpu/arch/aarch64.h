@@ -85,17 +85,6 @@ static inline __attribute__((always_inline)) const intptr_t *fn(void)		\
 PCPU__A64_GOT_ADDRESS(pcpu_arch_rseq_table, percpu__rseq_offset)
 PCPU__A64_GOT_ADDRESS(pcpu_arch_atomic_table, percpu__atomic_offset)
 
-/* percpu_hot.rseq_tp_offs, hoistable (see arch/x86_64.h). */
-static inline __attribute__((always_inline)) uint64_t pcpu_arch_rseq_word(void)
-{
-	uint64_t w;
-
-	__asm__("adrp %0, :got:percpu_hot\n\t"
-		"ldr %0, [%0, :got_lo12:percpu_hot]\n\t"
-		"ldr %0, [%0]" : "=r"(w));
-	return w;
-}
-
 static inline __attribute__((always_inline)) uint64_t pcpu_arch_tp_u16(long off)
 {
 	uint64_t tp, v;
@@ -274,5 +263,32 @@ full:
 slow:
 	return -1;
 }
+
+/* The one-sided variants (see arch/x86_64.h): cond is the "full" condition. */
+#define PCPU__A64_ADD_ONE_SIDED(name, bfull)					\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_##name##_4(uint64_t w, uintptr_t a, int32_t v, int32_t lim)		\
+{										\
+	PCPU__A64_LOCALS;							\
+	uint64_t t;								\
+	__asm__ volatile goto(PCPU__A64_ENTER					\
+		     "ldr %w[t], [%[off]]\n\t"					\
+		     "cmp %w[t], %w[lim]\n\t"					\
+		     bfull " 8f\n\t"						\
+		     "add %w[t], %w[t], %w[v]\n\t"				\
+		     "str %w[t], [%[off]]\n\t"					\
+		     PCPU__A64_EXIT_WITH("8:\n\t" PCPU__A64_CLEAR "b %l[full]\n")	\
+		     : PCPU__A64_OUT, [t] "=&r"(t)				\
+		     : PCPU__A64_IN, [a] "r"(a), [v] "r"((int64_t)v),		\
+		       [lim] "r"((int64_t)lim)					\
+		     : "memory", "cc" : slow, full);				\
+	return 1;								\
+full:										\
+	return 0;								\
+slow:										\
+	return -1;								\
+}
+PCPU__A64_ADD_ONE_SIDED(add_below, "b.ge")
+PCPU__A64_ADD_ONE_SIDED(add_above, "b.le")
 
 #endif

@@ -117,21 +117,6 @@ static inline __attribute__((always_inline)) const intptr_t *fn(void)		\
 PCPU__X86_GOT_ADDRESS(pcpu_arch_rseq_table, percpu__rseq_offset)
 PCPU__X86_GOT_ADDRESS(pcpu_arch_atomic_table, percpu__atomic_offset)
 
-/*
- * percpu_hot.rseq_tp_offs through the GOT, as an asm that reads no memory
- * the compiler knows of: it may keep the value across operations and
- * hoist it out of loops (see pcpu__rseq_word_fast() in <percpu/ops.h> for
- * why any value it keeps is safe).
- */
-static inline __attribute__((always_inline)) uint64_t pcpu_arch_rseq_word(void)
-{
-	uint64_t w;
-
-	__asm__("movq percpu_hot@GOTPCREL(%%rip), %0\n\t"
-		"movq (%0), %0" : "=r"(w));
-	return w;
-}
-
 /* The low 16 bits of a u32 in the thread's rseq area (no critical section). */
 static inline __attribute__((always_inline)) uint64_t pcpu_arch_tp_u16(long off)
 {
@@ -279,6 +264,14 @@ slow:
  * sum + bound - 1 against 2 * bound - 1; otherwise leave for "full"
  * before the commit.  The caller ensures |v| < bound <= 2^30, so the
  * 32-bit sum cannot wrap into the accepted range.
+ *
+ * 2 * bound - 1 is computed in the section, which saves a register in the
+ * caller's loop.  The commit adds v to memory again rather than storing
+ * the sum: the slot cannot change inside the section, and a chain of such adds to
+ * one slot runs as fast as this_cpu_add's (about 1.2 against 2.8 ns per
+ * add on Zen 4), while a load that waits for the previous store and a
+ * store of the computed sum run at store-forwarding speed.  The compare
+ * only feeds a predicted branch.
  * Returns 1 when added, 0 when full, -1 for the slow path.
  */
 static inline __attribute__((always_inline)) int
@@ -290,14 +283,14 @@ pcpu_arch_add_within_4(uint64_t w, uintptr_t a, int32_t v, int32_t bound)
 		     "movl (%[off], %[a]), %[r]\n\t"
 		     "addl %[v], %[r]\n\t"
 		     "leal -1(%q[r], %q[b]), %[t]\n\t"
-		     "cmpl %[range], %[t]\n\t"
+		     "leal -1(%q[b], %q[b]), %[r]\n\t"
+		     "cmpl %[r], %[t]\n\t"
 		     "jae " PCPU__X86_FULL "\n\t"
-		     "movl %[r], (%[off], %[a])\n\t"
+		     "addl %[v], (%[off], %[a])\n\t"
 		     PCPU__X86_EXIT
 		     PCPU__X86_FULL_EXIT
 		     : PCPU__X86_OUT, [r] "=&r"(r), [t] "=&r"(t)
-		     : PCPU__X86_IN, [a] "r"(a), [v] "r"(v), [b] "r"((int64_t)bound),
-		       [range] "r"(2u * (uint32_t)bound - 1u)
+		     : PCPU__X86_IN, [a] "r"(a), [v] "er"(v), [b] "r"((int64_t)bound)
 		     : "memory", "cc" : slow, full);
 	return 1;
 full:
@@ -305,5 +298,35 @@ full:
 slow:
 	return -1;
 }
+
+/*
+ * The same for an amount whose sign is known (a constant: inc, dec, add of
+ * a literal): one side of the window can never be crossed, so the check
+ * is one compare of the slot with lim, the largest (v > 0: slot < lim =
+ * bound - v) or smallest (v < 0: slot > lim = -bound - v) value from
+ * which v may be added.
+ */
+#define PCPU__X86_ADD_ONE_SIDED(name, jfull)					\
+static inline __attribute__((always_inline)) int				\
+pcpu_arch_##name##_4(uint64_t w, uintptr_t a, int32_t v, int32_t lim)		\
+{										\
+	PCPU__X86_LOCALS;							\
+	__asm__ volatile goto(PCPU__X86_ENTER					\
+		     "cmpl %[lim], (%[off], %[a])\n\t"				\
+		     jfull " " PCPU__X86_FULL "\n\t"				\
+		     "addl %[v], (%[off], %[a])\n\t"				\
+		     PCPU__X86_EXIT						\
+		     PCPU__X86_FULL_EXIT						\
+		     : PCPU__X86_OUT						\
+		     : PCPU__X86_IN, [a] "r"(a), [v] "er"(v), [lim] "er"(lim)	\
+		     : "memory", "cc" : slow, full);				\
+	return 1;								\
+full:										\
+	return 0;								\
+slow:										\
+	return -1;								\
+}
+PCPU__X86_ADD_ONE_SIDED(add_below, "jge")
+PCPU__X86_ADD_ONE_SIDED(add_above, "jle")
 
 #endif
