@@ -74,8 +74,6 @@ struct pcpu_chunk {
 	bool reserved;			/* the reserved chunk */
 	void *map_mem;			/* the chunk map's memory */
 	uint8_t *live;			/* the live map, one byte per granule (live_byte()) */
-	unsigned int live_shift;	/* log2 of the live map's cache lines */
-	size_t live_high;		/* (lines - 1) & ~63: see live_byte() */
 	unsigned long *dirty;		/* map.nr_bits bits: handed out since released */
 };
 
@@ -102,6 +100,11 @@ static unsigned int chunks_free_hint = 1;	/* no unmapped index below it */
 static int global_empty_pop_pages;
 static bool atomic_alloc_failed;	/* the balance work should refill the reserve */
 static uintptr_t cache_ptr;		/* per-CPU pointer of the caches, 0: none */
+/*
+ * The CPUs (by id) whose caches were ever set up: statistics and drains
+ * read only those, so the pages of CPUs that never cached stay untouched.
+ */
+static unsigned long *cache_used;
 
 /* Statistics (under pcpu_lock unless noted; user-level counts in stats.c). */
 static unsigned long nr_map_live, nr_max_alloc;
@@ -211,8 +214,6 @@ static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_
 	c->map_mem = mem;
 	/* In the slot's padding (see pcpu_live_map_size); the reserved chunk shares slot 0's. */
 	c->live = (uint8_t *)pcpu.region + (size_t)idx * pcpu.chunk_stride + pcpu.layout->chunk_span;
-	c->live_shift = pcpu_live_shift(pcpu.unit_size);
-	c->live_high = (((size_t)1 << c->live_shift) - 1) & ~(size_t)63;
 	c->idx = idx;
 	c->list = -1;
 	c->dirty = dirty;
@@ -417,9 +418,12 @@ int pcpu_alloc_init(void)
 
 	/* Internal per-CPU state: statistics counters and the object cache. */
 	const char *why;
-	if (PERCPU_SMP)
-		cache_ptr = (uintptr_t)alloc_from_chunks(PCPU_NR_CLASSES * PCPU_STACK_BYTES, 64, 0,
-							 &why);
+	if (PERCPU_SMP) {
+		cache_used = calloc(BITS_TO_LONGS(pcpu.layout->nr_cpu_ids), sizeof(unsigned long));
+		if (cache_used)
+			cache_ptr = (uintptr_t)alloc_from_chunks(PCPU_NR_CLASSES * PCPU_STACK_BYTES,
+								 64, 0, &why);
+	}
 	return 0;
 }
 
@@ -455,6 +459,8 @@ void pcpu_alloc_fini(void)
 	global_empty_pop_pages = 0;
 	atomic_alloc_failed = false;
 	cache_ptr = 0;
+	free(cache_used);
+	cache_used = NULL;
 	nr_map_live = nr_max_alloc = 0;
 	min_alloc_size = SIZE_MAX;
 	max_alloc_size = 0;
@@ -498,7 +504,7 @@ static inline int size_class(size_t size, size_t align)
 
 /* ---- statistics helpers ---- */
 
-static void note_size(size_t size)
+static void note_size_slow(size_t size)
 {
 	size_t v = __atomic_load_n(&min_alloc_size, __ATOMIC_RELAXED);
 	while (size < v && !__atomic_compare_exchange_n(&min_alloc_size, &v, size, false,
@@ -508,6 +514,15 @@ static void note_size(size_t size)
 	while (size > v && !__atomic_compare_exchange_n(&max_alloc_size, &v, size, false,
 							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
+}
+
+/* A request size for min/max_alloc_size; a thread's repeated size costs one compare. */
+static inline void note_size(size_t size)
+{
+	if (__builtin_expect(size != pcpu_thread_counts.last_size, 0)) {
+		note_size_slow(size);
+		pcpu_thread_counts.last_size = size;
+	}
 }
 
 /* ---- bitmap allocation (pcpu_lock held) ---- */
@@ -640,9 +655,10 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
 static inline uint8_t *live_byte(const struct pcpu_chunk *c, int bit)
 {
 	size_t g = (unsigned int)bit;
+	unsigned int s = pcpu.live_shift;
 	/* line * 64: the rotated index's high part stays, g % 64 moves up. */
-	size_t line_off = (g & c->live_high) + ((g % 64) << c->live_shift);
-	return &c->live[line_off + (g >> c->live_shift)];
+	size_t line_off = (g & pcpu.live_high) + ((g % 64) << s);
+	return &c->live[line_off + (g >> s)];
 }
 
 /* An area of bits at bit, handed out by the bitmap path: its live byte. */
@@ -912,8 +928,22 @@ static bool init_stack_here(int cls)
 	struct pcpu_stack *s = percpu_this_ptr((struct pcpu_stack *)stack_of(cls));
 	if (__atomic_load_n(&s->cap, __ATOMIC_RELAXED))
 		return false;
+	/* The CPU whose copy this is (in mm_cid mode, a possible CPU's unit). */
+	intptr_t off = (intptr_t)((uintptr_t)s - stack_of(cls));
+	for (unsigned int cpu = 0; cpu < pcpu.layout->nr_cpu_ids; cpu++)
+		if (pcpu.layout->unit_map[cpu] >= 0 && pcpu.cpu_offset[cpu] == off) {
+			__atomic_fetch_or(&cache_used[cpu / BITS_PER_LONG], 1ul << (cpu % BITS_PER_LONG),
+					  __ATOMIC_RELAXED);
+			break;
+		}
 	__atomic_store_n(&s->cap, PCPU_CACHE_CAP, __ATOMIC_RELAXED);
 	return true;
+}
+
+static bool cache_was_used(unsigned int cpu)
+{
+	return __atomic_load_n(&cache_used[cpu / BITS_PER_LONG], __ATOMIC_RELAXED) &
+	       (1ul << (cpu % BITS_PER_LONG));
 }
 
 /* Refills the current CPU's stack of class cls and returns one object. */
@@ -930,7 +960,8 @@ static void *refill(int cls, int flags, const char **why)
 	 * address order: frees in allocation order then reach the bitmaps as
 	 * sorted batches, with neighbours next to each other.
 	 */
-	for (int i = n - 1; i >= 1; i--) {
+	int pushed = 0;
+	for (int i = n - 1; i >= 1; i--, pushed++) {
 		int r = pcpu_stack_push(stack_of(cls), objs[i]);
 		if (r == 0 && init_stack_here(cls))
 			r = pcpu_stack_push(stack_of(cls), objs[i]);
@@ -939,6 +970,7 @@ static void *refill(int cls, int flags, const char **why)
 			break;
 		}
 	}
+	pcpu_count(&pcpu_thread_counts.c.refill_pushes, (unsigned long)pushed);
 	return n ? (void *)objs[0] : NULL;
 }
 
@@ -957,7 +989,9 @@ static __attribute__((noinline)) void cache_free_slow(uintptr_t p, int cls)
 		n = pcpu_stack_pop_n(stack_of(cls), batch, PCPU_CACHE_BATCH);
 		if (n < 0)
 			n = 0;
+		pcpu_count(&pcpu_thread_counts.c.cache_taken, (unsigned long)n);
 	}
+	pcpu_count(&pcpu_thread_counts.c.nr_dealloc, 1);	/* p itself goes to the chunks */
 	batch[n++] = p;
 	free_to_chunks(batch, n, (size_t)4 << cls);
 }
@@ -1054,9 +1088,12 @@ static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, int
 	if (cls >= 0 && cache_ptr) {
 		uintptr_t obj;
 		int r = pcpu_stack_pop(stack_of(cls), &obj);
-		if (r == 1)
-			p = cache_handout(obj, cls);
-		else if (r == 0)
+		if (r == 1) {
+			/* Counted by the stack (a pop). */
+			note_size(size);
+			return cache_handout(obj, cls);
+		}
+		if (r == 0)
 			p = refill(cls, flags, &why);
 		else
 			p = alloc_from_chunks((size_t)4 << cls, (size_t)4 << cls, flags, &why);
@@ -1065,7 +1102,7 @@ static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, int
 	}
 	if (!p)
 		return alloc_failed(size, align, flags, why);
-	pcpu_count(&pcpu_thread_counts.nr_alloc);
+	pcpu_count(&pcpu_thread_counts.c.nr_alloc, 1);
 	note_size(size);
 	return p;
 }
@@ -1078,10 +1115,9 @@ static inline __attribute__((always_inline)) void *alloc_area(size_t size, size_
 	uintptr_t obj;
 
 	if (cls >= 0 && cache_ptr && pcpu_stack_pop(stack_of(cls), &obj) == 1) {
-		void *p = cache_handout(obj, cls);
-		pcpu_count(&pcpu_thread_counts.nr_alloc);
+		/* Counted by the stack (a pop). */
 		note_size(size);
-		return p;
+		return cache_handout(obj, cls);
 	}
 	return alloc_slow(size, align, flags, cls);
 }
@@ -1136,17 +1172,18 @@ void percpu_free(void __percpu *ptr)
 	uint8_t code = __atomic_exchange_n(live_byte(c, bit), 0, __ATOMIC_ACQ_REL);
 	if (!code)
 		invalid_free(ptr);
-	pcpu_count(&pcpu_thread_counts.nr_dealloc);
 	/*
-	 * The cache is used in rseq mode only (pcpu_stack.h).  Any code but a
-	 * class (LIVE_UNCACHED; a byte forged by an overrun of the last unit)
-	 * goes to the bitmaps, which check it.
+	 * The cache is used in rseq mode only (pcpu_stack.h), and counts its
+	 * pushes itself.  Any code but a class (LIVE_UNCACHED; a byte forged
+	 * by an overrun of the last unit) goes to the bitmaps, which check it.
 	 */
 	if ((uint8_t)(code - 1) < PCPU_NR_CLASSES && cache_ptr &&
-	    __atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) == PCPU_MODE_RSEQ)
+	    __atomic_load_n(&percpu_hot.mode, __ATOMIC_RELAXED) == PCPU_MODE_RSEQ) {
 		cache_free(p, code - 1);
-	else
+	} else {
+		pcpu_count(&pcpu_thread_counts.c.nr_dealloc, 1);
 		free_to_chunks(&p, 1, 0);
+	}
 }
 
 /* ---- balance: release empty pages, as pcpu_balance_workfn() ---- */
@@ -1320,17 +1357,19 @@ static void drain_frozen_caches(void)
 
 	pthread_mutex_lock(&pcpu_alloc_mutex);
 	for (unsigned int cpu = 0; cpu < l->nr_cpu_ids; cpu++) {
-		if (l->unit_map[cpu] < 0)
+		if (l->unit_map[cpu] < 0 || !cache_was_used(cpu))
 			continue;
 		for (int cls = 0; cls < PCPU_NR_CLASSES; cls++) {
 			struct pcpu_stack *s = pcpu_cpu_addr(stack_of(cls), cpu);
-			uint32_t got = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+			uint64_t head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
+			uint32_t got = PCPU_STACK_COUNT(head);
 			uintptr_t objs[PCPU_CACHE_CAP];
 
 			if (!got || got > PCPU_CACHE_CAP)
 				continue;
 			memcpy(objs, s->item, got * sizeof(objs[0]));
-			__atomic_store_n(&s->count, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->head, head - got, __ATOMIC_RELAXED);
+			pcpu_count(&pcpu_thread_counts.c.cache_taken, got);
 			/* free_to_chunks() only tries the mutex for its balance work. */
 			free_to_chunks(objs, (int)got, (size_t)PCPU_MIN_ALLOC_SIZE << cls);
 		}
@@ -1362,11 +1401,11 @@ static void drain_caches(void)
 		goto out;
 	for (unsigned int cpu = 0; cpu < n; cpu++) {
 		bool cached = false;
-		if (l->unit_map[cpu] < 0)
+		if (l->unit_map[cpu] < 0 || !cache_was_used(cpu))
 			continue;
 		for (int cls = 0; cls < PCPU_NR_CLASSES && !cached; cls++) {
 			const struct pcpu_stack *s = pcpu_cpu_addr(stack_of(cls), cpu);
-			cached = __atomic_load_n(&s->count, __ATOMIC_RELAXED) != 0;
+			cached = PCPU_STACK_COUNT(__atomic_load_n(&s->head, __ATOMIC_RELAXED)) != 0;
 		}
 		CPU_ZERO_S(setsize, one);
 		CPU_SET_S(cpu, setsize, one);
@@ -1375,8 +1414,10 @@ static void drain_caches(void)
 		for (int cls = 0; cls < PCPU_NR_CLASSES; cls++) {
 			uintptr_t objs[PCPU_CACHE_CAP];
 			int got = pcpu_stack_pop_n(stack_of(cls), objs, PCPU_CACHE_CAP);
-			if (got > 0)
+			if (got > 0) {
+				pcpu_count(&pcpu_thread_counts.c.cache_taken, (unsigned long)got);
 				free_to_chunks(objs, got, (size_t)4 << cls);
+			}
 		}
 	}
 	pthread_setaffinity_np(pthread_self(), setsize, saved);
@@ -1396,6 +1437,34 @@ void percpu_balance(void)
 }
 
 /* ---- statistics ---- */
+
+/*
+ * User allocations and frees: the slow paths' per-thread counts, plus the
+ * cached ones, from the stacks' heads.  Every push onto a stack was a
+ * cached free or a refill; every object that left one was a cached
+ * allocation or was taken back by a flush or a drain.  Stacks are read
+ * on every possible CPU (an idle CPU's pages read as zero, and gain no
+ * memory); as the kernel's, the figures are a snapshot, not atomic.
+ */
+static void cache_counts(unsigned long *nr_alloc, unsigned long *nr_dealloc)
+{
+	struct pcpu_counts c;
+	uint64_t pushes = 0, held = 0;
+	unsigned int cpu;
+
+	pcpu_counts_sum(&c);
+	if (cache_ptr) {
+		percpu_for_each_possible_cpu(cpu)
+			for (int cls = 0; cls < PCPU_NR_CLASSES && cache_was_used(cpu); cls++) {
+				const struct pcpu_stack *s = pcpu_cpu_addr(stack_of(cls), cpu);
+				uint64_t head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
+				pushes += PCPU_STACK_PUSHES(head);
+				held += PCPU_STACK_COUNT(head);
+			}
+	}
+	*nr_dealloc = c.nr_dealloc + (unsigned long)(pushes - c.refill_pushes);
+	*nr_alloc = c.nr_alloc + (unsigned long)(pushes - held - c.cache_taken);
+}
 
 static void chunk_stats(struct pcpu_chunk *c, struct percpu_chunk_stats *cs)
 {
@@ -1427,7 +1496,7 @@ int percpu_stats(struct percpu_stats *st)
 	st->atom_size = l->atom_size;
 	st->alloc_size = l->alloc_size;
 	st->max_alloc_limit = l->unit_size;
-	pcpu_counts_sum(&st->nr_alloc, &st->nr_dealloc);
+	cache_counts(&st->nr_alloc, &st->nr_dealloc);
 	st->nr_cur_alloc = st->nr_alloc - st->nr_dealloc;
 
 	pthread_mutex_lock(&pcpu_alloc_mutex);	/* chunks stay mapped while we read */

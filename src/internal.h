@@ -220,6 +220,8 @@ struct pcpu_state {
 	unsigned int nr_possible;
 	char *main_start;		/* the main program's section (static region) */
 	size_t static_size;
+	unsigned int live_shift;	/* log2 of a live map's cache lines (src/alloc.c) */
+	size_t live_high;		/* (lines - 1) & ~63: see live_byte() */
 };
 extern struct pcpu_state pcpu;
 
@@ -315,22 +317,38 @@ extern void (*pcpu_counter_fold_hook)(int step);
 
 /* ---- src/stats.c: allocation counters ------------------------------------ */
 
+/*
+ * What the allocator's slow paths count on each thread.  A cached free
+ * or allocation is not counted here: the cache stacks count their pushes
+ * in their commit word (pcpu_stack.h), and percpu_stats() works the
+ * cached frees and allocations out from those and from what refills
+ * pushed and what flushes took back.
+ */
+struct pcpu_counts {
+	unsigned long nr_alloc;		/* allocations the cache did not serve */
+	unsigned long nr_dealloc;	/* frees that did not go onto a stack */
+	unsigned long refill_pushes;	/* objects refills pushed onto stacks */
+	unsigned long cache_taken;	/* objects flushes and drains took off stacks */
+};
+
 struct pcpu_thread_counts {
-	unsigned long nr_alloc, nr_dealloc;
+	struct pcpu_counts c;
 	struct pcpu_thread_counts *next;
 	bool registered;
+	size_t last_size;		/* note_size() skips a repeated size */
 };
 extern __thread struct pcpu_thread_counts pcpu_thread_counts
 	__attribute__((tls_model("initial-exec")));
 void pcpu_counts_register(void);
-void pcpu_counts_sum(unsigned long *alloc, unsigned long *dealloc);
+/* Live threads' counts and those exited threads left. */
+void pcpu_counts_sum(struct pcpu_counts *sum);
 
-/* Counts on this thread; the owner writes, percpu_stats() reads. */
-static inline void pcpu_count(unsigned long *field)
+/* Adds n on this thread; the owner writes, percpu_stats() reads. */
+static inline void pcpu_count(unsigned long *field, unsigned long n)
 {
 	if (__builtin_expect(!pcpu_thread_counts.registered, 0))
 		pcpu_counts_register();
-	__atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 /* ---- src/module.c: modules' static sections ---------------------------- */

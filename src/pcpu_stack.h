@@ -2,8 +2,13 @@
 /*
  * A per-CPU stack of words in the per-CPU range (the allocator's per-CPU
  * object cache).  Each CPU's copy is popped and pushed with one rseq
- * critical section whose commit is the store of count, so no lock and no
+ * critical section whose commit is the update of head, so no lock and no
  * atomic instruction is needed.
+ *
+ * head holds the count in its low byte and, above it, how many pushes the
+ * stack has had: the push's commit adds both, so the allocator's
+ * statistics count every cached free (and, from that, every cached
+ * allocation) without a counter of their own on the fast path.
  *
  * Both return 1 on success, 0 when the stack is empty (pop) or full
  * (push), and -1 when rseq cannot be used (atomic mode): the caller then
@@ -13,17 +18,24 @@
 #ifndef PCPU_STACK_H
 #define PCPU_STACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <percpu/ops.h>
 
 struct pcpu_stack {
-	uint32_t count;
-	uint32_t cap;
+	uint64_t head;		/* count (bits 0-7), pushes ever (bits 8-63) */
+	uint32_t cap;		/* at most 255 */
+	uint32_t pad;
 	uintptr_t item[];
 };
 
-_Static_assert(sizeof(struct pcpu_stack) == 8 && sizeof(uintptr_t) == 8,
-	       "the critical sections below assume item[] at offset 8");
+#define PCPU_STACK_COUNT(head) ((uint32_t)((head) & 0xff))
+#define PCPU_STACK_PUSHES(head) ((head) >> 8)
+#define PCPU_STACK_PUSH_ONE 0x101	/* count + 1, pushes + 1 */
+
+_Static_assert(offsetof(struct pcpu_stack, cap) == 8 &&
+	       offsetof(struct pcpu_stack, item) == 16 && sizeof(uintptr_t) == 8,
+	       "the critical sections below assume cap at 8 and item[] at 16");
 
 #if PERCPU_SMP && PERCPU_ARCH_RSEQ && defined(__x86_64__)
 static inline __attribute__((always_inline)) int
@@ -34,15 +46,14 @@ pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, int *res)
 
 	__asm__ volatile goto(PCPU__X86_ENTER
 		     "addq %[a], %[off]\n\t"
-		     "movl (%[off]), %k[cnt]\n\t"
+		     "movzbl (%[off]), %k[cnt]\n\t"
 		     "xorl %k[r], %k[r]\n\t"
 		     "testl %k[cnt], %k[cnt]\n\t"
 		     "jz 2f\n\t"
-		     /* item[count - 1] is at 8 + 8 * (count - 1) = 8 * count */
-		     "movq (%[off], %[cnt], 8), %[it]\n\t"
-		     "decl %k[cnt]\n\t"
+		     /* item[count - 1] is at 16 + 8 * (count - 1) = 8 + 8 * count */
+		     "movq 8(%[off], %[cnt], 8), %[it]\n\t"
 		     "movl $1, %k[r]\n\t"
-		     "movl %k[cnt], (%[off])\n\t"
+		     "decq (%[off])\n\t"
 		     PCPU__X86_EXIT
 		     : PCPU__X86_OUT, [cnt] "=&r"(cnt), [r] "=&r"(r), [it] "=&r"(it)
 		     : PCPU__X86_IN, [a] "r"(a)
@@ -63,15 +74,14 @@ pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
 
 	__asm__ volatile goto(PCPU__X86_ENTER
 		     "addq %[a], %[off]\n\t"
-		     "movl (%[off]), %k[cnt]\n\t"
+		     "movzbl (%[off]), %k[cnt]\n\t"
 		     "xorl %k[r], %k[r]\n\t"
-		     "cmpl 4(%[off]), %k[cnt]\n\t"
+		     "cmpl 8(%[off]), %k[cnt]\n\t"
 		     "jae 2f\n\t"
 		     /* item[count]: past the top, harmless if we abort */
-		     "movq %[item], 8(%[off], %[cnt], 8)\n\t"
-		     "incl %k[cnt]\n\t"
+		     "movq %[item], 16(%[off], %[cnt], 8)\n\t"
 		     "movl $1, %k[r]\n\t"
-		     "movl %k[cnt], (%[off])\n\t"
+		     "addq $0x101, (%[off])\n\t"
 		     PCPU__X86_EXIT
 		     : PCPU__X86_OUT, [cnt] "=&r"(cnt), [r] "=&r"(r)
 		     : PCPU__X86_IN, [a] "r"(a), [item] "r"(item)
@@ -94,7 +104,7 @@ pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want, ui
 
 	__asm__ volatile goto(PCPU__X86_ENTER
 		     "addq %[a], %[off]\n\t"
-		     "movl (%[off]), %k[cnt]\n\t"
+		     "movzbl (%[off]), %k[cnt]\n\t"
 		     "movl %k[cnt], %k[nw]\n\t"
 		     "subl %[want], %k[nw]\n\t"
 		     "jae 9f\n\t"
@@ -105,13 +115,17 @@ pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want, ui
 		     "10:\n\t"
 		     "cmpl %k[cnt], %k[i]\n\t"
 		     "jae 11f\n\t"
-		     "movq 8(%[off], %[i], 8), %[idx]\n\t"
+		     "movq 16(%[off], %[i], 8), %[idx]\n\t"
 		     "movq %[idx], (%[dst])\n\t"
 		     "addq $8, %[dst]\n\t"
 		     "incl %k[i]\n\t"
 		     "jmp 10b\n"
 		     "11:\n\t"
-		     "movl %k[nw], (%[off])\n\t"
+		     /* head - (count - new count): the pushes stay */
+		     "movl %k[nw], %k[i]\n\t"
+		     "subl %k[cnt], %k[i]\n\t"
+		     "movslq %k[i], %[i]\n\t"
+		     "addq %[i], (%[off])\n\t"
 		     PCPU__X86_EXIT
 		     : PCPU__X86_OUT, [cnt] "=&r"(cnt), [nw] "=&r"(nw), [i] "=&r"(i),
 		       [dst] "=&r"(dst)
@@ -130,13 +144,16 @@ pcpu_arch_stack_pop(uint64_t w, uintptr_t a, uintptr_t *item, int *res)
 	uint64_t cnt, r, it;
 
 	__asm__ volatile goto(PCPU__A64_ENTER
-		     "ldr %w[cnt], [%[off]]\n\t"
+		     "ldrb %w[cnt], [%[off]]\n\t"
 		     "mov %w[r], #0\n\t"
 		     "cbz %w[cnt], 2f\n\t"
-		     "ldr %[it], [%[off], %[cnt], lsl #3]\n\t"
-		     "sub %w[cnt], %w[cnt], #1\n\t"
+		     /* item[count - 1] is at 16 + 8 * (count - 1) = 8 + 8 * count */
+		     "add %[it], %[off], %[cnt], lsl #3\n\t"
+		     "ldr %[it], [%[it], #8]\n\t"
+		     "ldr %[cnt], [%[off]]\n\t"
+		     "sub %[cnt], %[cnt], #1\n\t"
 		     "mov %w[r], #1\n\t"
-		     "str %w[cnt], [%[off]]\n\t"
+		     "str %[cnt], [%[off]]\n\t"
 		     PCPU__A64_EXIT
 		     : PCPU__A64_OUT, [cnt] "=&r"(cnt), [r] "=&r"(r), [it] "=&r"(it)
 		     : PCPU__A64_IN, [a] "r"(a)
@@ -156,16 +173,17 @@ pcpu_arch_stack_push(uint64_t w, uintptr_t a, uintptr_t item, int *res)
 	uint64_t cnt, r, t;
 
 	__asm__ volatile goto(PCPU__A64_ENTER
-		     "ldr %w[cnt], [%[off]]\n\t"
-		     "ldr %w[t], [%[off], #4]\n\t"
+		     "ldrb %w[cnt], [%[off]]\n\t"
+		     "ldr %w[t], [%[off], #8]\n\t"
 		     "mov %w[r], #0\n\t"
 		     "cmp %w[cnt], %w[t]\n\t"
 		     "b.hs 2f\n\t"
 		     "add %[t], %[off], %[cnt], lsl #3\n\t"
-		     "str %[item], [%[t], #8]\n\t"
-		     "add %w[cnt], %w[cnt], #1\n\t"
+		     "str %[item], [%[t], #16]\n\t"
+		     "ldr %[cnt], [%[off]]\n\t"
+		     "add %[cnt], %[cnt], #0x101\n\t"
 		     "mov %w[r], #1\n\t"
-		     "str %w[cnt], [%[off]]\n\t"
+		     "str %[cnt], [%[off]]\n\t"
 		     PCPU__A64_EXIT
 		     : PCPU__A64_OUT, [cnt] "=&r"(cnt), [r] "=&r"(r), [t] "=&r"(t)
 		     : PCPU__A64_IN, [a] "r"(a), [item] "r"(item)
@@ -183,7 +201,7 @@ pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want, ui
 	uint64_t cnt, nw, i, dst, t;
 
 	__asm__ volatile goto(PCPU__A64_ENTER
-		     "ldr %w[cnt], [%[off]]\n\t"
+		     "ldrb %w[cnt], [%[off]]\n\t"
 		     "subs %w[nw], %w[cnt], %w[want]\n\t"
 		     "csel %w[nw], %w[nw], wzr, hs\n\t"
 		     "mov %w[i], %w[nw]\n\t"
@@ -192,12 +210,16 @@ pcpu_arch_stack_pop_n(uint64_t w, uintptr_t a, uintptr_t *out, uint32_t want, ui
 		     "cmp %w[i], %w[cnt]\n\t"
 		     "b.hs 11f\n\t"
 		     "add %[t], %[off], %[i], lsl #3\n\t"
-		     "ldr %[t], [%[t], #8]\n\t"
+		     "ldr %[t], [%[t], #16]\n\t"
 		     "str %[t], [%[dst]], #8\n\t"
 		     "add %w[i], %w[i], #1\n\t"
 		     "b 10b\n"
 		     "11:\n\t"
-		     "str %w[nw], [%[off]]\n\t"
+		     /* head - (count - new count): the pushes stay */
+		     "ldr %[t], [%[off]]\n\t"
+		     "sub %[t], %[t], %[cnt]\n\t"
+		     "add %[t], %[t], %[nw]\n\t"
+		     "str %[t], [%[off]]\n\t"
 		     PCPU__A64_EXIT
 		     : PCPU__A64_OUT, [cnt] "=&r"(cnt), [nw] "=&r"(nw), [i] "=&r"(i),
 		       [dst] "=&r"(dst), [t] "=&r"(t)

@@ -218,6 +218,8 @@ static int reserve_region(void)
 	while (((size_t)1 << pcpu.chunk_shift) < l->chunk_span + pcpu_live_map_size(l->unit_size))
 		pcpu.chunk_shift++;
 	pcpu.chunk_stride = (size_t)1 << pcpu.chunk_shift;
+	pcpu.live_shift = pcpu_live_shift(l->unit_size);
+	pcpu.live_high = (((size_t)1 << pcpu.live_shift) - 1) & ~(size_t)63;
 	size_t want = pcpu_min(PCPU_MAX_REGION / pcpu.chunk_stride, (size_t)PCPU_MAX_CHUNKS);
 	want = pcpu_max(want, (size_t)1) * pcpu.chunk_stride;
 	pcpu.region = pcpu_vm_reserve(want, pcpu.chunk_stride, &got);

@@ -3,7 +3,8 @@
  * The per-CPU stack (src/pcpu_stack.h): exact LIFO behaviour on one
  * pinned thread, then N migrating threads pushing and popping distinct
  * tokens: at the end every token is in exactly one place (a thread's
- * hand or some CPU's stack), none lost, none duplicated.
+ * hand or some CPU's stack), none lost, none duplicated, and the stacks'
+ * heads have counted every successful push, none more.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -39,6 +40,7 @@ struct hand {
 	int id;
 	uintptr_t held[TOKENS_PER_THREAD * 64];
 	int n;
+	unsigned long pushes;	/* successful ones */
 };
 
 static void *worker(void *arg)
@@ -57,8 +59,10 @@ static void *worker(void *arg)
 			int r = pcpu_stack_push(stack, h->held[h->n - 1]);
 			if (r < 0)
 				abort();
-			if (r == 1)
+			if (r == 1) {
 				h->n--;
+				h->pushes++;
+			}
 		} else if (h->n + CAP <= (int)(sizeof(h->held) / sizeof(h->held[0]))) {
 			uintptr_t t;
 			int r;
@@ -114,8 +118,9 @@ int main(void)
 			return fail("push below cap");
 	if (pcpu_stack_push(stack, 1) != 0)
 		return fail("push on a full stack");
-	if (copy((unsigned int)here)->count != CAP)
-		return fail("count after pushes");
+	if (PCPU_STACK_COUNT(copy((unsigned int)here)->head) != CAP ||
+	    PCPU_STACK_PUSHES(copy((unsigned int)here)->head) != CAP)
+		return fail("count and pushes after pushes");
 	for (uintptr_t i = CAP; i-- > 0;)
 		if (pcpu_stack_pop(stack, &t) != 1 || t != 1000 + i)
 			return fail("LIFO order");
@@ -130,8 +135,10 @@ int main(void)
 		return fail("pop_n of 3 from 5");
 	if (pcpu_stack_pop_n(stack, many, CAP) != 2 || many[0] != 2000 || many[1] != 2001)
 		return fail("pop_n of more than there are");
-	if (pcpu_stack_pop_n(stack, many, CAP) != 0 || copy((unsigned int)here)->count != 0)
-		return fail("pop_n on an empty stack");
+	if (pcpu_stack_pop_n(stack, many, CAP) != 0 ||
+	    PCPU_STACK_COUNT(copy((unsigned int)here)->head) != 0 ||
+	    PCPU_STACK_PUSHES(copy((unsigned int)here)->head) != CAP + 5)
+		return fail("pop_n on an empty stack (count 0, pushes CAP + 5)");
 	sched_setaffinity(0, sizeof(all), &all);
 
 	/* Threads: each starts holding its own tokens. */
@@ -160,13 +167,22 @@ int main(void)
 		for (int k = 0; k < hands[i].n; k++)
 			SEE(hands[i].held[k]);
 	int stacked = 0;
+	unsigned long pushes = CAP + 5, counted = 0;	/* the pinned part's */
+	for (int i = 0; i < n; i++)
+		pushes += hands[i].pushes;
 	percpu_for_each_possible_cpu(cpu) {
 		struct pcpu_stack *s = copy(cpu);
-		if (s->count > CAP)
+		uint32_t count = PCPU_STACK_COUNT(s->head);
+		if (count > CAP)
 			bogus++;
-		for (uint32_t k = 0; k < s->count && k < CAP; k++)
+		for (uint32_t k = 0; k < count && k < CAP; k++)
 			SEE(s->item[k]);
-		stacked += (int)s->count;
+		stacked += (int)count;
+		counted += (unsigned long)PCPU_STACK_PUSHES(s->head);
+	}
+	if (counted != pushes) {
+		printf("pushes counted by the heads: %lu, made: %lu\n", counted, pushes);
+		return fail("pushes counted");
 	}
 	printf("test_pcpu_stack: mode %s, %d threads, %d tokens: %d seen (%d on stacks), "
 	       "%d duplicated, %d bogus\n", percpu_mode_name(), n, nr_tokens, total, stacked,
