@@ -19,7 +19,7 @@
 #define PERCPU_ARCH_RSEQ 1
 #define PERCPU_RSEQ_SIG 0xd428bc00u
 
-#if defined(__PIC__) && !defined(__PIE__)
+#if defined(__PIC__) && !defined(__PIE__) && !defined(PERCPU_LIBRARY_NODELETE)
 # define PCPU__A64_CLEAR "str xzr, [%[tp], %[cs_off]]\n\t"
 #else
 # define PCPU__A64_CLEAR ""

@@ -26,7 +26,8 @@
  * Only rseq_cs is written in the rseq area; the kernel owns every other
  * field.  In a shared library rseq_cs is cleared again after the commit
  * (and on every exit), so no thread keeps a pointer into code that
- * dlclose() may unmap.
+ * dlclose() may unmap; libpercpu.so's own sections skip that, since the
+ * library is linked never to be unloaded (PERCPU_LIBRARY_NODELETE).
  */
 #ifndef PERCPU_ARCH_X86_64_H
 #define PERCPU_ARCH_X86_64_H
@@ -36,7 +37,7 @@
 #define PERCPU_ARCH_RSEQ 1
 #define PERCPU_RSEQ_SIG 0x53053053u
 
-#if defined(__PIC__) && !defined(__PIE__)
+#if defined(__PIC__) && !defined(__PIE__) && !defined(PERCPU_LIBRARY_NODELETE)
 # define PCPU__X86_CLEAR "movq $0, %%fs:(%[cs_off])\n\t"
 # define PCPU__X86_SLOW "7f"
 # define PCPU__X86_SLOW_EXIT "7:\n\t" PCPU__X86_CLEAR "jmp %l[slow]\n\t"
