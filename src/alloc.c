@@ -213,7 +213,7 @@ static struct pcpu_chunk *chunk_struct(unsigned int idx, int start_off, int end_
 	pcpu_chunk_map_init(&c->map, mem, nr_pages, start_off, end_off, true);
 	c->map_mem = mem;
 	/* In the slot's padding (see pcpu_live_map_size); the reserved chunk shares slot 0's. */
-	c->live = (uint8_t *)pcpu.region + (size_t)idx * pcpu.chunk_stride + pcpu.layout->chunk_span;
+	c->live = (uint8_t *)pcpu.region + (size_t)idx * pcpu.chunk_stride + pcpu.live_offset;
 	c->idx = idx;
 	c->list = -1;
 	c->dirty = dirty;
@@ -652,13 +652,27 @@ static struct pcpu_chunk *find_area(int bits, int align_bits, bool atomic, int *
  */
 #define LIVE_UNCACHED 0xff
 
-static inline uint8_t *live_byte(const struct pcpu_chunk *c, int bit)
+static inline uint8_t *live_byte_in(uint8_t *map, size_t g)
 {
-	size_t g = (unsigned int)bit;
 	unsigned int s = pcpu.live_shift;
 	/* line * 64: the rotated index's high part stays, g % 64 moves up. */
 	size_t line_off = (g & pcpu.live_high) + ((g % 64) << s);
-	return &c->live[line_off + (g >> s)];
+	return &map[line_off + (g >> s)];
+}
+
+static inline uint8_t *live_byte(const struct pcpu_chunk *c, int bit)
+{
+	return live_byte_in(c->live, (unsigned int)bit);
+}
+
+/* The live byte of per-CPU address a of a dynamic chunk: its slot, its granule. */
+static inline uint8_t *live_byte_of(uintptr_t a)
+{
+	uintptr_t rel = a - pcpu.ptr_base;
+	size_t off = rel & (pcpu.chunk_stride - 1);
+	uint8_t *map = (uint8_t *)pcpu.region + (rel - off) + pcpu.live_offset;
+
+	return live_byte_in(map, off / PCPU_MIN_ALLOC_SIZE);
 }
 
 /* An area of bits at bit, handed out by the bitmap path: its live byte. */
@@ -700,8 +714,30 @@ static uintptr_t take_area(int bits, int align_bits, bool atomic, bool live, boo
 }
 
 /*
+ * A cache entry: the object's per-CPU address, with CACHED_DIRTY set when
+ * some CPU's copy may hold data (the object was handed out since its page
+ * was last released), so that a hand-out from the cache knows whether to
+ * zero without reading the dirty bits.  Objects are at least 4-aligned.
+ */
+#define CACHED_DIRTY ((uintptr_t)1)
+
+/*
+ * A fresh object for the cache (pcpu_lock held): its entry.  The caller
+ * marks it dirty (it will be handed out) after this looked.
+ */
+static uintptr_t cache_entry(struct pcpu_chunk *c, int bit, int bits, bool maybe_dirty)
+{
+	uintptr_t a = pcpu_chunk_ptr(c->idx, (size_t)bit * PCPU_MIN_ALLOC_SIZE);
+
+	if (maybe_dirty && range_dirty(c, bit, bits))
+		a |= CACHED_DIRTY;
+	return a;
+}
+
+/*
  * Takes n objects of bits each for the cache: one run split in pieces when
- * a run fits, else one by one.  Returns how many.  pcpu_lock held.
+ * a run fits, else one by one.  Returns how many; out[] gets cache
+ * entries.  pcpu_lock held.
  */
 static int take_objects(int bits, int align_bits, bool atomic, uintptr_t *out, int n)
 {
@@ -717,13 +753,22 @@ static int take_objects(int bits, int align_bits, bool atomic, uintptr_t *out, i
 		pcpu_chunk_map_split(&c->map, bit, bits);
 		nr_map_live += (unsigned long)n - 1;
 		nr_max_alloc = pcpu_max(nr_max_alloc, nr_map_live);
+		/* A run never handed out since its pages came back: one look for all. */
+		bool maybe_dirty = range_dirty(c, bit, bits * n);
 		for (got = 0; got < n; got++)
-			out[got] = run + (uintptr_t)got * bits * PCPU_MIN_ALLOC_SIZE;
+			out[got] = cache_entry(c, bit + got * bits, bits, maybe_dirty);
+		mark_dirty(c, bit, bits * n);
 		return got;
 	}
-	for (; got < n; got++)
-		if (!(out[got] = take_area(bits, align_bits, atomic, false, &ignored)))
+	for (; got < n; got++) {
+		uintptr_t a = take_area(bits, align_bits, atomic, false, &ignored);
+		int bit = 0;
+		if (!a)
 			break;
+		struct pcpu_chunk *c = chunk_of(a, &bit);
+		out[got] = cache_entry(c, bit, bits, true);
+		mark_dirty(c, bit, bits);
+	}
 	return got;
 }
 
@@ -871,8 +916,11 @@ static void free_to_chunks(uintptr_t *ptrs, int n, size_t size)
 {
 	bool work;
 
-	if (size)
+	if (size) {
+		for (int i = 0; i < n; i++)
+			ptrs[i] &= ~CACHED_DIRTY;	/* cache entries: addresses */
 		sort_addresses(ptrs, n);
+	}
 	pthread_mutex_lock(&pcpu_lock);
 	struct pcpu_chunk *prev = NULL;
 	for (int i = 0, j; i < n; i = j) {
@@ -977,9 +1025,10 @@ static void *refill(int cls, int flags, const char **why)
 /* Pushes p, or, when the stack is full, frees half of it and p to the chunks. */
 static __attribute__((noinline)) void cache_free_slow(uintptr_t p, int cls)
 {
-	int r = pcpu_stack_push(stack_of(cls), p);
+	/* A user held it: some copy may hold data. */
+	int r = pcpu_stack_push(stack_of(cls), p | CACHED_DIRTY);
 	if (r == 0 && init_stack_here(cls))
-		r = pcpu_stack_push(stack_of(cls), p);
+		r = pcpu_stack_push(stack_of(cls), p | CACHED_DIRTY);
 	if (r == 1)
 		return;
 	/* The stack's top half in push order, then p: as the frees came. */
@@ -998,7 +1047,7 @@ static __attribute__((noinline)) void cache_free_slow(uintptr_t p, int cls)
 
 static inline void cache_free(uintptr_t p, int cls)
 {
-	if (pcpu_stack_push(stack_of(cls), p) != 1)
+	if (pcpu_stack_push(stack_of(cls), p | CACHED_DIRTY) != 1)
 		cache_free_slow(p, cls);
 }
 
@@ -1047,35 +1096,18 @@ static __attribute__((noinline)) bool invalid_request(size_t size, size_t align,
 }
 
 /*
- * Hands out a popped cache object: zero it where it may hold data, mark it
- * live.  Cached objects are areas of dynamic chunks, checked when freed.
+ * Hands out a popped cache entry: zero the object where it may hold data,
+ * mark it live.  Cached objects are areas of dynamic chunks, checked when
+ * freed, and were marked dirty when they entered the cache: no chunk
+ * lookup and no dirty bits here.
  */
-static inline void *cache_handout(uintptr_t obj, int cls)
+static inline void *cache_handout(uintptr_t entry, int cls)
 {
-	uintptr_t rel = obj - pcpu.ptr_base;
-	struct pcpu_chunk *c = __atomic_load_n(&chunks[rel >> pcpu.chunk_shift], __ATOMIC_RELAXED);
-	size_t g = (rel & (pcpu.chunk_stride - 1)) / PCPU_MIN_ALLOC_SIZE;
-	int bit = (int)g;
-	size_t csize = (size_t)PCPU_MIN_ALLOC_SIZE << cls;
-	int bits = 1 << cls;
+	uintptr_t obj = entry & ~CACHED_DIRTY;
 
-	if (bits <= BITS_PER_LONG) {
-		/* Aligned to its size, the object's granules share one word. */
-		unsigned long *d = &c->dirty[g / BITS_PER_LONG];
-		unsigned long m = (~0ul >> (BITS_PER_LONG - bits)) << (g % BITS_PER_LONG);
-		unsigned long v = __atomic_load_n(d, __ATOMIC_RELAXED);
-		if (v & m)
-			pcpu_zero_area(obj, csize);
-		if ((v & m) != m)
-			__atomic_fetch_or(d, m, __ATOMIC_RELAXED);
-	} else {
-		if (range_dirty(c, bit, bits))
-			pcpu_zero_area(obj, csize);
-		mark_dirty(c, bit, bits);
-	}
-	/* Every granule is marked: a partly dirty object (carved from a run) is
-	 * zeroed, and the user may write all of it. */
-	live_set(c, bit, (uint8_t)(cls + 1));
+	if (entry & CACHED_DIRTY)
+		pcpu_zero_area(obj, (size_t)PCPU_MIN_ALLOC_SIZE << cls);
+	__atomic_store_n(live_byte_of(obj), (uint8_t)(cls + 1), __ATOMIC_RELAXED);
 	return (void *)obj;
 }
 

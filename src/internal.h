@@ -222,6 +222,7 @@ struct pcpu_state {
 	size_t static_size;
 	unsigned int live_shift;	/* log2 of a live map's cache lines (src/alloc.c) */
 	size_t live_high;		/* (lines - 1) & ~63: see live_byte() */
+	size_t live_offset;		/* a chunk slot's live map: after its units */
 };
 extern struct pcpu_state pcpu;
 

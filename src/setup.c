@@ -220,6 +220,7 @@ static int reserve_region(void)
 	pcpu.chunk_stride = (size_t)1 << pcpu.chunk_shift;
 	pcpu.live_shift = pcpu_live_shift(l->unit_size);
 	pcpu.live_high = (((size_t)1 << pcpu.live_shift) - 1) & ~(size_t)63;
+	pcpu.live_offset = l->chunk_span;
 	size_t want = pcpu_min(PCPU_MAX_REGION / pcpu.chunk_stride, (size_t)PCPU_MAX_CHUNKS);
 	want = pcpu_max(want, (size_t)1) * pcpu.chunk_stride;
 	pcpu.region = pcpu_vm_reserve(want, pcpu.chunk_stride, &got);
