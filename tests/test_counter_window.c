@@ -18,20 +18,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "internal.h"
 #include <percpu/counter.h>
-
-static int failures;
-#define CHECK(c) do {								\
-	if (!(c)) {								\
-		fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);\
-		failures++;							\
-	}									\
-} while (0)
 
 static struct percpu_counter c;
 static int32_t b;
@@ -141,7 +132,6 @@ int main(void)
 	CHECK(percpu_counter_sum(&c) == __atomic_load_n(&exact, __ATOMIC_RELAXED));
 	look("after");
 	percpu_counter_destroy(&c);
-	printf("test_counter_window: mode %s, batch %d, %s\n", percpu_mode_name(), b,
-	       failures ? "FAILED" : "OK");
-	return failures ? 1 : 0;
+	printf("test_counter_window: mode %s, batch %d\n", percpu_mode_name(), b);
+	return check_report();
 }
