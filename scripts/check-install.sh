@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs libpercpu into a scratch prefix and builds programs against it
-# with find_package(percpu) (shared and static) and with pkg-config.
+# with find_package(percpu) (shared and static) and with pkg-config (also
+# with link-time optimization).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -26,6 +27,10 @@ PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 export PKG_CONFIG_PATH
 cc -std=gnu11 "$src/tests/consumer/main.c" $(pkg-config --cflags --libs percpu) -o "$work/pc"
 LD_LIBRARY_PATH=$prefix/lib "$work/pc"
+# Link-time optimization must keep what only the headers' asm reads.
+cc -std=gnu11 -O2 -flto "$src/tests/consumer/main.c" $(pkg-config --cflags --libs percpu) \
+  -o "$work/pc_lto"
+LD_LIBRARY_PATH=$prefix/lib "$work/pc_lto"
 LD_LIBRARY_PATH=$prefix/lib "$prefix/bin/percpu-info" --cpus 16 --static 185048 --reserved 8192 \
   --dynamic 28672 --atom 2M
-echo "install: headers, libraries, percpu-info, pkg-config and CMake package work"
+echo "install: headers, libraries, percpu-info, pkg-config (also with -flto) and CMake package work"

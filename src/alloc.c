@@ -1009,6 +1009,8 @@ static void *refill(int cls, int flags, const char **why)
 	 * sorted batches, with neighbours next to each other.
 	 */
 	int pushed = 0;
+	/* Counted before the pushes, for percpu_stats() (see cache_counts()). */
+	pcpu_count(&pcpu_thread_counts.c.refill_pushes, n > 1 ? (unsigned long)n - 1 : 0);
 	for (int i = n - 1; i >= 1; i--, pushed++) {
 		int r = pcpu_stack_push(stack_of(cls), objs[i]);
 		if (r == 0 && init_stack_here(cls))
@@ -1018,7 +1020,8 @@ static void *refill(int cls, int flags, const char **why)
 			break;
 		}
 	}
-	pcpu_count(&pcpu_thread_counts.c.refill_pushes, (unsigned long)pushed);
+	if (n > 1 && pushed < n - 1)
+		pcpu_count(&pcpu_thread_counts.c.refill_pushes, 0ul - (unsigned long)(n - 1 - pushed));
 	return n ? (void *)objs[0] : NULL;
 }
 
@@ -1474,17 +1477,23 @@ void percpu_balance(void)
  * User allocations and frees: the slow paths' per-thread counts, plus the
  * cached ones, from the stacks' heads.  Every push onto a stack was a
  * cached free or a refill; every object that left one was a cached
- * allocation or was taken back by a flush or a drain.  Stacks are read
- * on every possible CPU (an idle CPU's pages read as zero, and gain no
- * memory); as the kernel's, the figures are a snapshot, not atomic.
+ * allocation or was taken back by a flush or a drain.  Only the stacks of
+ * CPUs that ever cached are read.
+ *
+ * A snapshot, not atomic, read in an order that lets what is in flight
+ * only make nr_alloc higher and nr_dealloc lower (objects seem allocated a
+ * little longer), never the reverse, so nr_cur_alloc cannot go below 0:
+ * flushes count what they took after taking it, and that count is read
+ * before the stacks; refills count what they push before pushing, and
+ * that count is read after.
  */
 static void cache_counts(unsigned long *nr_alloc, unsigned long *nr_dealloc)
 {
-	struct pcpu_counts c;
+	struct pcpu_counts before, after;
 	uint64_t pushes = 0, held = 0;
 	unsigned int cpu;
 
-	pcpu_counts_sum(&c);
+	pcpu_counts_sum(&before);
 	if (cache_ptr) {
 		percpu_for_each_possible_cpu(cpu)
 			for (int cls = 0; cls < PCPU_NR_CLASSES && cache_was_used(cpu); cls++) {
@@ -1494,8 +1503,12 @@ static void cache_counts(unsigned long *nr_alloc, unsigned long *nr_dealloc)
 				held += PCPU_STACK_COUNT(head);
 			}
 	}
-	*nr_dealloc = c.nr_dealloc + (unsigned long)(pushes - c.refill_pushes);
-	*nr_alloc = c.nr_alloc + (unsigned long)(pushes - held - c.cache_taken);
+	pcpu_counts_sum(&after);
+	int64_t cached_frees = (int64_t)(pushes - after.refill_pushes);
+	*nr_dealloc = before.nr_dealloc + (unsigned long)(cached_frees > 0 ? cached_frees : 0);
+	*nr_alloc = after.nr_alloc + (unsigned long)(pushes - held - before.cache_taken);
+	if (*nr_alloc < *nr_dealloc)	/* a free between the two reads */
+		*nr_alloc = *nr_dealloc;
 }
 
 static void chunk_stats(struct pcpu_chunk *c, struct percpu_chunk_stats *cs)

@@ -133,12 +133,23 @@ static int pcpu_rseq_syscall(void *area, int flags)
 /* At thread exit: give the area back before its memory goes. */
 static void pcpu_own_unregister(void *unused)
 {
+	sigset_t all, saved;
+
 	(void)unused;
-	if (pcpu_own_state == 1 && !pcpu_rseq_syscall(&pcpu_own_area, RSEQ_FLAG_UNREGISTER)) {
+	if (pcpu_own_state != 1)
+		return;
+	/*
+	 * The kernel resets mm_cid to 0, a valid index, when the area goes:
+	 * a signal handler's operation in between would then commit without
+	 * rseq's protection.  So no handler runs until mm_cid is invalid again.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &saved);
+	if (!pcpu_rseq_syscall(&pcpu_own_area, RSEQ_FLAG_UNREGISTER)) {
 		pcpu_own_state = 0;
-		/* The kernel resets mm_cid to 0, a valid index: make it invalid again. */
 		__atomic_store_n(&pcpu_own_area.mm_cid, (uint32_t)-1, __ATOMIC_RELAXED);
 	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 }
 
 static int pcpu_own_register(void)

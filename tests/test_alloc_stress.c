@@ -4,8 +4,9 @@
  * pattern on every possible CPU and hand them through a shared queue to
  * whichever thread frees next, which checks the pattern on every CPU
  * first.  Half the threads allocate blocking, half non-blocking (and fall
- * back to blocking on ENOMEM).  At the end nr_cur_alloc is back where it
- * started.
+ * back to blocking on ENOMEM).  Meanwhile the main thread takes
+ * statistics snapshots: none may show more frees than allocations.  At
+ * the end nr_cur_alloc is back where it started.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -30,6 +31,7 @@ static struct {
 
 static int iterations = 150000;
 static unsigned long nowait_ok, nowait_enomem, cross_frees;
+static int workers_done;
 
 static bool push(struct item it)
 {
@@ -137,6 +139,7 @@ static void *worker(void *arg)
 	__atomic_fetch_add(&nowait_ok, ok, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&nowait_enomem, enomem, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&cross_frees, cross, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&workers_done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -155,8 +158,18 @@ int main(void)
 	       percpu_mode_name());
 	for (int i = 0; i < NR_THREADS; i++)
 		CHECK(pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)i) == 0);
+	/* Snapshots race the workers' cached and bitmap paths. */
+	unsigned long snapshots = 0;
+	while (__atomic_load_n(&workers_done, __ATOMIC_ACQUIRE) < NR_THREADS) {
+		struct percpu_stats st = get_stats();
+		if (st.nr_alloc < st.nr_dealloc || st.nr_cur_alloc > st.nr_alloc)
+			FAIL("snapshot %lu: nr_alloc %lu nr_dealloc %lu nr_cur_alloc %lu", snapshots,
+			     st.nr_alloc, st.nr_dealloc, st.nr_cur_alloc);
+		snapshots++;
+	}
 	for (int i = 0; i < NR_THREADS; i++)
 		CHECK(pthread_join(th[i], NULL) == 0);
+	printf("stress: %lu statistics snapshots while the threads ran\n", snapshots);
 	unsigned int left = queue.len;
 	while (pop(&it))
 		check_and_free(&it);

@@ -202,6 +202,28 @@ static void check_shared(const struct lib *l)
 		CHECK_EQ(l->shared_read(cpu), 500 + (long)cpu);
 		CHECK_EQ(moda_shared_read(cpu), 500 + (long)cpu);
 	}
+
+	/*
+	 * this_cpu operations of the program on the library's variable: the
+	 * inline translation leaves it (another module's), the slow paths
+	 * translate it, reads included.
+	 */
+	cpu_set_t saved, one;
+	CHECK(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0);
+	int here = sched_getcpu();
+	CPU_ZERO(&one);
+	CPU_SET(here, &one);
+	CHECK(pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0);
+	cpu = (unsigned int)smp_processor_id();
+	this_cpu_write(moda_shared, 77);
+	CHECK_EQ(this_cpu_read(moda_shared), 77);
+	this_cpu_add(moda_shared, 3);
+	CHECK_EQ(this_cpu_read(moda_shared), 80);
+	CHECK_EQ(*this_cpu_ptr(&moda_shared), 80);
+	CHECK_EQ(per_cpu(moda_shared, cpu), 80);
+	CHECK_EQ(moda_shared_read(cpu), 80);
+	per_cpu(moda_shared, cpu) = 500 + cpu;
+	CHECK(pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved) == 0);
 }
 
 /* ---- this_cpu ops in library code on every CPU ---- */

@@ -469,7 +469,7 @@ PCPU__GEN_OPS(8, uint64_t)
 /* A relaxed atomic load of the current CPU's copy, in every mode. */
 #define percpu_this_read(p)	({						\
 	PCPU__CHECK_SIZE(p);							\
-	uintptr_t pcpu__a = percpu__xlate(p);					\
+	uintptr_t pcpu__a = percpu__addr(p);					\
 	__atomic_load_n((__typeof__(*(p)) *)(pcpu__a + pcpu__cur_offset()),	\
 			__ATOMIC_RELAXED); })
 

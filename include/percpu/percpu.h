@@ -202,9 +202,13 @@ uintptr_t percpu__static_lookup(uintptr_t addr);
  */
 __attribute__((weak, visibility("hidden"), constructor(101))) void percpu__module_ctor(void);
 __attribute__((weak, visibility("hidden"), destructor(101))) void percpu__module_dtor(void);
-__attribute__((weak, visibility("hidden"))) intptr_t percpu__module_delta;
-/* The section again, for percpu__xlate()'s asm: 0 (empty) until the constructor ran. */
-__attribute__((weak, visibility("hidden"))) uintptr_t percpu__module_start, percpu__module_stop;
+__attribute__((weak, used, visibility("hidden"))) intptr_t percpu__module_delta;
+/*
+ * The section again, for percpu__xlate()'s asm: 0 (empty) until the
+ * constructor ran.  "used": only the asm reads them, which link-time
+ * optimization cannot see.
+ */
+__attribute__((weak, used, visibility("hidden"))) uintptr_t percpu__module_start, percpu__module_stop;
 __attribute__((weak, visibility("hidden"))) void percpu__module_ctor(void)
 {
 	struct percpu_module m = { __start_percpu_data, __stop_percpu_data,
