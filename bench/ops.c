@@ -446,13 +446,13 @@ int bench_ops(const struct bench_opts *o, int argc, char **argv)
 		_exit(0);	/* no table from the child */
 	}
 	measure(o, mode, false);
-	if (!strcmp(mode, "rseq"))
+	if (!strcmp(mode, "rseq")) {
 		paired_with_librseq(o);
-	if (!strcmp(mode, "rseq"))
 		for (size_t f = 0; f < sizeof(fallbacks) / sizeof(fallbacks[0]); f++)
 			if (fallback_rows(o, &fallbacks[f]))
 				bench_note("fallback child (%s) failed: no rows from it",
 					   fallbacks[f].label);
+	}
 	emit(mode);
 	bench_note("each row: the best of %d runs, alternating with the others; "
 		   "[%s] rows: this process (index %s); fallback groups: children "
