@@ -223,6 +223,14 @@ static void test_huge_batch(void)
 	percpu_counter_add_batch(&c, -(INT32_MAX - 1), INT32_MAX);
 	want -= INT32_MAX - 1;
 	CHECK_EQ(percpu_counter_sum(&c), want);
+	/* From zeroed deltas: lock-free limited adds must not wrap a delta either. */
+	percpu_counter_set(&c, 0);
+	CHECK(__percpu_counter_limited_add(&c, INT64_MAX, INT32_MAX - 10, INT32_MAX));
+	CHECK(__percpu_counter_limited_add(&c, INT64_MAX, 100, INT32_MAX));
+	CHECK(__percpu_counter_limited_add(&c, INT64_MIN, -(INT32_MAX - 10), INT32_MAX));
+	CHECK(__percpu_counter_limited_add(&c, INT64_MIN, -(INT32_MAX - 10), INT32_MAX));
+	CHECK(__percpu_counter_limited_add(&c, INT64_MIN, -100, INT32_MAX));
+	CHECK_EQ(percpu_counter_sum(&c), -(int64_t)(INT32_MAX - 10));
 	percpu_counter_destroy(&c);
 }
 
