@@ -319,8 +319,9 @@ static void paired_with_librseq(const struct bench_opts *o)
 {
 #if LIBRSEQ_STYLE
 	enum { ROUNDS = 15, NPAIRED = 3 };
-	static const int which[NPAIRED] = { 3, 4, 5 };	/* librseq, inc static, inc dynamic */
-	_Static_assert(3 + NPAIRED <= NKINDS, "kinds[3..5]: librseq's add and the two incs");
+	static const char *const paired[NPAIRED] = { LIBRSEQ, "this_cpu_inc static",
+						     "this_cpu_inc dynamic" };
+	int which[NPAIRED];
 	struct bench_opts shorter = *o;
 	uint64_t iters[NPAIRED];
 	double cpu[NPAIRED][ROUNDS];
@@ -328,6 +329,13 @@ static void paired_with_librseq(const struct bench_opts *o)
 
 	if (!pool)	/* librseq_style_ok() said no */
 		return;
+	for (int k = 0; k < NPAIRED; k++) {
+		for (which[k] = 0; which[k] < NKINDS; which[k]++)
+			if (!strcmp(kinds[which[k]].name, paired[k]))
+				break;
+		if (which[k] == NKINDS)
+			return;
+	}
 	shorter.seconds = o->seconds / 6;
 	for (int k = 0; k < NPAIRED; k++)
 		iters[k] = bench_calibrate(&shorter, kinds[which[k]].fn, NULL);
