@@ -302,11 +302,13 @@ static void emit(const char *mode)
 	}
 }
 
+#if LIBRSEQ_STYLE
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return x < y ? -1 : x > y;
 }
+#endif
 
 /*
  * "At or below librseq's rseq add" is a question of some 10% on a VM
