@@ -108,7 +108,7 @@ static unsigned long *cache_used;
 
 /* Statistics (under pcpu_lock unless noted; user-level counts in stats.c). */
 static unsigned long nr_map_live, nr_max_alloc;
-static size_t min_alloc_size = SIZE_MAX, max_alloc_size;
+static size_t min_alloc_size = SIZE_MAX, max_alloc_size;	/* atomic, no lock: note_size() */
 
 /* ------------------------------------------------------------------------ */
 
@@ -1549,8 +1549,10 @@ int percpu_stats(struct percpu_stats *st)
 	st->nr_max_alloc = pcpu_max(nr_max_alloc, st->nr_cur_alloc);
 	st->nr_chunks = nr_chunks;
 	st->nr_max_chunks = nr_max_chunks;
-	st->min_alloc_size = min_alloc_size == SIZE_MAX ? 0 : min_alloc_size;
-	st->max_alloc_size = max_alloc_size;
+	/* Raised and lowered without the lock (note_size()). */
+	size_t min_size = __atomic_load_n(&min_alloc_size, __ATOMIC_RELAXED);
+	st->min_alloc_size = min_size == SIZE_MAX ? 0 : min_size;
+	st->max_alloc_size = __atomic_load_n(&max_alloc_size, __ATOMIC_RELAXED);
 	st->empty_pop_pages = global_empty_pop_pages;
 	if (reserved_chunk && out && n < max)
 		chunk_stats(reserved_chunk, &out[n++]);
