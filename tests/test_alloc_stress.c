@@ -7,6 +7,11 @@
  * back to blocking on ENOMEM).  Meanwhile the main thread takes
  * statistics snapshots: none may show more frees than allocations.  At
  * the end nr_cur_alloc is back where it started.
+ *
+ * Before that, one thread sweeps request sizes down to 1 and then up past
+ * anything the workers ask for, so min_alloc_size and max_alloc_size move
+ * on every step (without a lock: a cached allocation takes none) while
+ * snapshots read them; min may only fall and max only rise.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -143,6 +148,54 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+#define SWEEP_TOP 2048
+#define SWEEP_MAX 20480		/* above the workers' largest request */
+static int sweep_done;
+
+static void alloc_and_free(size_t size)
+{
+	char __percpu *p = percpu_alloc(size, 1);
+	if (!p)
+		FAIL("sweep: alloc(%zu, 1) failed, errno %d", size, errno);
+	percpu_free(p);
+}
+
+static void *size_sweeper(void *arg)
+{
+	(void)arg;
+	for (size_t size = SWEEP_TOP; size >= 1; size--)
+		alloc_and_free(size);
+	for (size_t size = SWEEP_TOP; size <= SWEEP_MAX; size += 8)
+		alloc_and_free(size);
+	__atomic_store_n(&sweep_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void sweep_sizes(void)
+{
+	pthread_t th;
+	size_t min = SIZE_MAX, max = 0;
+	unsigned long snapshots = 0;
+
+	CHECK(pthread_create(&th, NULL, size_sweeper, NULL) == 0);
+	while (!__atomic_load_n(&sweep_done, __ATOMIC_ACQUIRE)) {
+		struct percpu_stats st = get_stats();
+		size_t smin = st.min_alloc_size ? st.min_alloc_size : SIZE_MAX;
+		if (smin > min || st.max_alloc_size < max)
+			FAIL("snapshot %lu: min_alloc_size %zu -> %zu, max_alloc_size %zu -> %zu",
+			     snapshots, min, st.min_alloc_size, max, st.max_alloc_size);
+		min = smin;
+		max = st.max_alloc_size;
+		snapshots++;
+	}
+	CHECK(pthread_join(th, NULL) == 0);
+	struct percpu_stats st = get_stats();
+	if (st.min_alloc_size != 1 || st.max_alloc_size != SWEEP_MAX)
+		FAIL("after the sweep: min_alloc_size %zu, max_alloc_size %zu", st.min_alloc_size,
+		     st.max_alloc_size);
+	printf("stress: %lu snapshots during the size sweep\n", snapshots);
+}
+
 int main(void)
 {
 	pthread_t th[NR_THREADS];
@@ -156,6 +209,7 @@ int main(void)
 	printf("stress: %d threads x %d iterations on %ld online CPUs, %u possible, mode %s\n",
 	       NR_THREADS, iterations, sysconf(_SC_NPROCESSORS_ONLN), percpu_num_possible_cpus(),
 	       percpu_mode_name());
+	sweep_sizes();
 	for (int i = 0; i < NR_THREADS; i++)
 		CHECK(pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)i) == 0);
 	/* Snapshots race the workers' cached and bitmap paths. */
