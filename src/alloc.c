@@ -1495,13 +1495,16 @@ static void cache_counts(unsigned long *nr_alloc, unsigned long *nr_dealloc)
 
 	pcpu_counts_sum(&before);
 	if (cache_ptr) {
-		percpu_for_each_possible_cpu(cpu)
-			for (int cls = 0; cls < PCPU_NR_CLASSES && cache_was_used(cpu); cls++) {
+		percpu_for_each_possible_cpu(cpu) {
+			if (!cache_was_used(cpu))
+				continue;
+			for (int cls = 0; cls < PCPU_NR_CLASSES; cls++) {
 				const struct pcpu_stack *s = pcpu_cpu_addr(stack_of(cls), cpu);
 				uint64_t head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
 				pushes += PCPU_STACK_PUSHES(head);
 				held += PCPU_STACK_COUNT(head);
 			}
+		}
 	}
 	pcpu_counts_sum(&after);
 	int64_t cached_frees = (int64_t)(pushes - after.refill_pushes);

@@ -9,8 +9,9 @@
  * not translated yet (a static variable of another module, or one used
  * before setup), when the word was 0 (before setup), when the critical
  * section left for the slow path (a thread not registered yet, a CPU the
- * tables do not cover, a switch to atomics) and for atomic mode's long
- * way.  Here every round reads the word again, with acquire.
+ * tables do not cover, a switch to atomics).  Here every round reads the
+ * word again, with acquire, and takes atomic mode's way once the process
+ * has switched.
  */
 #include "internal.h"
 #include <percpu/ops.h>

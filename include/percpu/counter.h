@@ -126,8 +126,8 @@ bool __percpu_counter_limited_add(struct percpu_counter *fbc, int64_t limit, int
 				  int32_t batch);
 
 /*
- * The slow path of add: this CPU's delta + amount go into count, under
- * the lock; batch: the caller's (it places the delta left behind).
+ * The fold: this CPU's delta + amount go into count, under the lock;
+ * batch: the caller's (it places the delta left behind).
  */
 void percpu_counter__fold(struct percpu_counter *fbc, int64_t amount, int32_t batch);
 /* Computes the default batch (first use). */
@@ -169,7 +169,7 @@ PCPU__INLINE bool percpu_counter__try_add(struct percpu_counter *fbc, int64_t am
 	int32_t v = (int32_t)amount;
 	int r;
 
-	if (pcpu__unlikely(w == 0 || (intptr_t)a >= 0))
+	if (pcpu__unlikely(w == 0))
 		return false;
 	/* A constant amount's sign is known: one compare (arch/x86_64.h). */
 	if (__builtin_constant_p(v > 0) && v > 0)

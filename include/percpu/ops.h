@@ -119,7 +119,8 @@ unsigned int pcpu_current_index(void);
 /*
  * Everything the inline attempt of an operation leaves (src/ops.c): a
  * static variable it could not translate, a critical section that left
- * for the slow path, atomic mode's long way, setup.  op: PCPU__OP(kind, n).
+ * for the slow path, setup.  (Atomic mode, short way and long, runs
+ * inline: PCPU__INLINE_OP.)  op: PCPU__OP(kind, n).
  */
 uint64_t percpu__this_slow(unsigned int op, uintptr_t a, uint64_t v, uint64_t v2);
 enum {

@@ -170,7 +170,6 @@ extern intptr_t percpu__atomic_offset[PERCPU__RSEQ_SLOTS];
  * dereferencing one faults.
  */
 #define PERCPU_PTR_BASE ((uintptr_t)0x80c0000000000000ull)
-#define PERCPU_PTR_SPAN ((uintptr_t)1 << 48)
 
 /*
  * Each module (the executable, each shared library) has its own per-CPU

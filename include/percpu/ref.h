@@ -130,7 +130,7 @@ static inline bool percpu_ref_is_dying(struct percpu_ref *ref)
 extern __thread uint64_t percpu_ref__rd __attribute__((tls_model("initial-exec")));
 uint64_t percpu_ref__enter_slow(void);
 
-static inline __attribute__((always_inline)) uint64_t percpu_ref__enter(void)
+PCPU__INLINE uint64_t percpu_ref__enter(void)
 {
 	uint64_t w = __atomic_load_n(&percpu_ref__rd, __ATOMIC_RELAXED);
 
@@ -142,7 +142,7 @@ static inline __attribute__((always_inline)) uint64_t percpu_ref__enter(void)
 	return w;
 }
 
-static inline __attribute__((always_inline)) void percpu_ref__leave(uint64_t w)
+PCPU__INLINE void percpu_ref__leave(uint64_t w)
 {
 	/* Release: the per-CPU add is visible to whoever sees us leave. */
 	__atomic_store_n(&percpu_ref__rd,
@@ -151,7 +151,7 @@ static inline __attribute__((always_inline)) void percpu_ref__leave(uint64_t w)
 }
 
 /* The mode word, inside a section. */
-static inline __attribute__((always_inline)) unsigned long percpu_ref__ptr(struct percpu_ref *ref)
+PCPU__INLINE unsigned long percpu_ref__ptr(struct percpu_ref *ref)
 {
 	return __atomic_load_n(&ref->percpu_count_ptr, __ATOMIC_ACQUIRE);
 }
@@ -166,8 +166,7 @@ static inline __attribute__((always_inline)) unsigned long percpu_ref__ptr(struc
  * membarrier (src/ref.c), so it needs no reader word.  1: added; 0: the
  * ref is in atomic mode; -1: take the section (no rseq here or now).
  */
-static inline __attribute__((always_inline)) int percpu_ref__rseq_add(struct percpu_ref *ref,
-								      unsigned long v)
+PCPU__INLINE int percpu_ref__rseq_add(struct percpu_ref *ref, unsigned long v)
 {
 #if PERCPU_SMP && PERCPU_ARCH_RSEQ
 	uint64_t w = pcpu__rseq_word_fast();
@@ -191,8 +190,7 @@ static inline __attribute__((always_inline)) int percpu_ref__rseq_add(struct per
  * the critical section, else a section with the reader word.  false: a
  * mode flag is set, and *pp (if not NULL) gets the mode word.
  */
-static inline __attribute__((always_inline)) bool
-percpu_ref__percpu_add(struct percpu_ref *ref, unsigned long v, unsigned long *pp)
+PCPU__INLINE bool percpu_ref__percpu_add(struct percpu_ref *ref, unsigned long v, unsigned long *pp)
 {
 	int r = percpu_ref__rseq_add(ref, v);
 
@@ -215,19 +213,19 @@ percpu_ref__percpu_add(struct percpu_ref *ref, unsigned long v, unsigned long *p
 	return added;
 }
 
-static inline __attribute__((always_inline)) void percpu_ref_get_many(struct percpu_ref *ref, unsigned long nr)
+PCPU__INLINE void percpu_ref_get_many(struct percpu_ref *ref, unsigned long nr)
 {
 	if (pcpu__likely(percpu_ref__percpu_add(ref, nr, NULL)))
 		return;
 	__atomic_fetch_add(&ref->data->count, (long)nr, __ATOMIC_RELAXED);
 }
 
-static inline __attribute__((always_inline)) void percpu_ref_get(struct percpu_ref *ref)
+PCPU__INLINE void percpu_ref_get(struct percpu_ref *ref)
 {
 	percpu_ref_get_many(ref, 1);
 }
 
-static inline __attribute__((always_inline)) void percpu_ref_put_many(struct percpu_ref *ref, unsigned long nr)
+PCPU__INLINE void percpu_ref_put_many(struct percpu_ref *ref, unsigned long nr)
 {
 	if (pcpu__likely(percpu_ref__percpu_add(ref, 0 - nr, NULL)))
 		return;
@@ -237,7 +235,7 @@ static inline __attribute__((always_inline)) void percpu_ref_put_many(struct per
 		release(ref);
 }
 
-static inline __attribute__((always_inline)) void percpu_ref_put(struct percpu_ref *ref)
+PCPU__INLINE void percpu_ref_put(struct percpu_ref *ref)
 {
 	percpu_ref_put_many(ref, 1);
 }
@@ -258,18 +256,18 @@ static inline bool percpu_ref__inc_not_zero(struct percpu_ref *ref, unsigned lon
 }
 
 /* Takes nr references unless the count already reached zero. */
-static inline __attribute__((always_inline)) bool percpu_ref_tryget_many(struct percpu_ref *ref, unsigned long nr)
+PCPU__INLINE bool percpu_ref_tryget_many(struct percpu_ref *ref, unsigned long nr)
 {
 	return percpu_ref__percpu_add(ref, nr, NULL) || percpu_ref__inc_not_zero(ref, nr);
 }
 
-static inline __attribute__((always_inline)) bool percpu_ref_tryget(struct percpu_ref *ref)
+PCPU__INLINE bool percpu_ref_tryget(struct percpu_ref *ref)
 {
 	return percpu_ref_tryget_many(ref, 1);
 }
 
 /* Takes a reference unless the ref is dying (killed) or at zero. */
-static inline __attribute__((always_inline)) bool percpu_ref_tryget_live(struct percpu_ref *ref)
+PCPU__INLINE bool percpu_ref_tryget_live(struct percpu_ref *ref)
 {
 	unsigned long p;
 

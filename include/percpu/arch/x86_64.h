@@ -268,7 +268,9 @@ slow:
  *
  * 2 * bound - 1 is computed in the section, which saves a register in the
  * caller's loop.  The commit adds v to memory again rather than storing
- * the sum: the slot cannot change inside the section, and a chain of such adds to
+ * the sum: no other thread of this CPU can change the slot inside the
+ * section (a remote percpu_counter_set() may, as in the kernel, where set
+ * is exact only with no add running), and a chain of such adds to
  * one slot runs as fast as this_cpu_add's (about 1.2 against 2.8 ns per
  * add on Zen 4), while a load that waits for the previous store and a
  * store of the computed sum run at store-forwarding speed.  The compare
